@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Installs everything Isartor needs to build and test on a fresh Debian 12 machine:
+# Debian -dev packages, the Python test packages, and llama.cpp built from the pinned
+# llama-cpp-python sdist into a cache prefix outside the repo (reused when present).
+# Idempotent: a second run only checks what is there.
+set -euo pipefail
+
+LLAMA_CPP_PYTHON_VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
+CACHE_ROOT="${ISARTOR_DEPS_CACHE:-$HOME/.cache/isartor}"
+PREFIX="$CACHE_ROOT/deps/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION"
+JOBS="${JOBS:-$(nproc)}"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+apt_packages=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libboost1.81-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  wrk redis-server libhiredis-dev
+)
+python_packages=(
+  "pytest==9.2.0" "requests" "openai==3.51.0" "anthropic==2.10.0" "gguf==0.19.0" "numpy"
+)
+
+install_apt() {
+  local missing=()
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "apt-get install ${missing[*]}"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "Debian packages present"
+  fi
+}
+
+install_python() {
+  if python3 - "${python_packages[@]}" <<'PY' 2>/dev/null; then
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for spec in sys.argv[1:]:
+    name, _, want = spec.partition("==")
+    have = version(name)
+    if want and have != want:
+        sys.exit(1)
+PY
+    log "Python packages present"
+  else
+    log "pip install ${python_packages[*]}"
+    python3 -m pip install -q --disable-pip-version-check "${python_packages[@]}"
+  fi
+}
+
+# llama.cpp: library targets (static, CPU) plus llama-server for Level 2 sidecar tests.
+build_llama() {
+  if [ -f "$PREFIX/.complete" ]; then
+    log "llama.cpp present in $PREFIX"
+    return
+  fi
+  local src_root="$CACHE_ROOT/src"
+  mkdir -p "$src_root"
+  local sdist="$src_root/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
+  if [ ! -f "$sdist" ]; then
+    log "downloading llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist (llama.cpp source)"
+    python3 -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" -d "$src_root"
+  fi
+  local tree="$src_root/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION"
+  [ -d "$tree/vendor/llama.cpp" ] || tar -xzf "$sdist" -C "$src_root"
+  local llama="$tree/vendor/llama.cpp"
+  local build="$tree/build-isartor"
+  log "building llama.cpp (static, CPU, $JOBS jobs): this takes several minutes once"
+  cmake -S "$llama" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+    -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_CURL=OFF \
+    -DGGML_NATIVE="${GGML_NATIVE:-ON}" -DGGML_OPENMP=ON >/dev/null
+  cmake --build "$build" -j "$JOBS" --target llama llama-server 2>&1 | grep -E '^\[ *[0-9]+%\]|error' | awk 'NR % 10 == 1' >&2
+  rm -rf "$PREFIX.tmp"
+  mkdir -p "$PREFIX.tmp"/{include,lib,bin}
+  cp "$llama"/include/*.h "$llama"/ggml/include/*.h "$PREFIX.tmp/include/"
+  find "$build" -name '*.a' \( -name 'libllama.a' -o -name 'libggml*.a' \) -exec cp {} "$PREFIX.tmp/lib/" \;
+  cp "$build/bin/llama-server" "$PREFIX.tmp/bin/"
+  cp -r "$llama/models" "$PREFIX.tmp/models-vocab" 2>/dev/null || true
+  find "$PREFIX.tmp/models-vocab" -type f ! -name 'ggml-vocab-*.gguf' -delete 2>/dev/null || true
+  echo "$LLAMA_CPP_PYTHON_VERSION" >"$PREFIX.tmp/VERSION"
+  rm -rf "$PREFIX"
+  mv "$PREFIX.tmp" "$PREFIX"
+  touch "$PREFIX/.complete"
+  log "llama.cpp installed into $PREFIX"
+}
+
+case "${1:-all}" in
+  apt) install_apt ;;
+  python) install_python ;;
+  llama) build_llama ;;
+  prefix) echo "$PREFIX" ;;
+  all) install_apt; install_python; build_llama ;;
+  *) echo "usage: $0 [all|apt|python|llama|prefix]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,111 @@
+#include "app/answer_writer.h"
+
+#include <fmt/format.h>
+
+#include "api/anthropic.h"
+#include "api/errors.h"
+#include "api/openai.h"
+#include "api/sse.h"
+#include "core/log.h"
+
+namespace isartor::app {
+namespace asio = boost::asio;
+
+namespace {
+
+// Replays a stored completion through the same interface as a live stream.
+class ReplayStream final : public providers::ChunkStream {
+ public:
+  explicit ReplayStream(const api::Json& completion) : chunks_(api::completion_to_chunks(completion)) {}
+  asio::awaitable<Result<std::optional<api::Json>>> next() override {
+    if (next_ >= chunks_.size()) co_return std::optional<api::Json>{};
+    co_return std::optional<api::Json>(std::move(chunks_[next_++]));
+  }
+
+ private:
+  std::vector<api::Json> chunks_;
+  std::size_t next_ = 0;
+};
+
+std::string body_for(const api::Json& completion, const pipeline::Answer& answer, const WriteOptions& options) {
+  switch (options.format) {
+    case api::WireFormat::kAnthropic:
+      return api::openai_response_to_anthropic(completion).dump();
+    case api::WireFormat::kNative:
+      return api::Json{{"layer", answer.layer},
+                       {"message", api::completion_text(completion)},
+                       {"model", completion.value("model", options.model)}}
+          .dump();
+    case api::WireFormat::kOpenAI:
+      break;
+  }
+  return completion.dump();
+}
+
+// A usage-only chunk (empty choices) the gateway asked for on its own behalf.
+bool is_unrequested_usage_chunk(const api::Json& chunk, const WriteOptions& options) {
+  if (options.include_usage_chunk) return false;
+  auto it = chunk.find("choices");
+  return it != chunk.end() && it->is_array() && it->empty();
+}
+
+asio::awaitable<bool> stream_answer(providers::ChunkStream& source, const WriteOptions& options,
+                                    http::Responder& responder) {
+  std::optional<api::AnthropicStreamEncoder> anthropic;
+  if (options.format == api::WireFormat::kAnthropic) anthropic.emplace(options.model);
+  std::string out;
+  for (;;) {
+    auto chunk = co_await source.next();
+    if (!chunk) {
+      LOG_WARN("isartor::stream", "stream failed after it started: {}", chunk.error().message);
+      Error error = chunk.error();
+      error.message = api::redact(error.message, options.secrets);
+      std::string event = api::render_stream_error(options.format, error);
+      co_await responder.write(event);
+      co_await responder.end_stream();
+      co_return false;
+    }
+    out.clear();
+    if (!*chunk) {
+      if (anthropic) {
+        for (const auto& e : anthropic->finish()) out += api::format_sse(e);
+      } else {
+        out = "data: [DONE]\n\n";
+      }
+      if (!co_await responder.write(out)) co_return false;
+      co_return co_await responder.end_stream();
+    }
+    if (anthropic) {
+      for (const auto& e : anthropic->on_chunk(**chunk)) out += api::format_sse(e);
+    } else if (!is_unrequested_usage_chunk(**chunk, options)) {
+      out = api::format_sse({"", (*chunk)->dump()});
+    }
+    if (!co_await responder.write(out)) co_return false;
+  }
+}
+
+}  // namespace
+
+http::Headers layer_headers(const pipeline::Answer& answer) {
+  http::Headers headers{{"X-Isartor-Layer", answer.layer},
+                        {"X-Isartor-Deflected", answer.deflected() ? "true" : "false"}};
+  if (answer.similarity) headers.emplace_back("X-Isartor-Similarity", fmt::format("{:.4f}", *answer.similarity));
+  return headers;
+}
+
+asio::awaitable<bool> write_answer(pipeline::Answer answer, const WriteOptions& options,
+                                   http::Responder& responder) {
+  http::Headers headers = layer_headers(answer);
+  if (!options.stream) {
+    // Only a streaming request gets a live stream from the pipeline, so a completion is here.
+    const api::Json completion = answer.completion ? std::move(*answer.completion) : api::Json::object();
+    http::Response response{200, "application/json", std::move(headers), body_for(completion, answer, options)};
+    co_return co_await responder.send(std::move(response));
+  }
+  std::unique_ptr<providers::ChunkStream> source =
+      answer.stream ? std::move(answer.stream) : std::make_unique<ReplayStream>(*answer.completion);
+  if (!co_await responder.begin_stream(200, std::move(headers))) co_return false;
+  co_return co_await stream_answer(*source, options, responder);
+}
+
+}  // namespace isartor::app

@@ -1,0 +1,46 @@
+#pragma once
+// The gateway: routes, auth and the wire-format edges around the layer pipeline. main() builds
+// one from the configuration and runs it.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+
+#include "config/config.h"
+#include "http/server.h"
+#include "pipeline/pipeline.h"
+#include "providers/http_client.h"
+
+namespace isartor::app {
+
+class Gateway {
+ public:
+  // Builds the layers the configuration asks for. Throws config::ConfigError if unusable.
+  explicit Gateway(config::Config config);
+  ~Gateway();
+
+  // Serves until SIGINT/SIGTERM (see http::Server::run).
+  void run();
+
+  // The request entry point (exposed for in-process tests). Never throws for bad input.
+  boost::asio::awaitable<void> handle(const http::Request& request, http::Responder& responder);
+  // The error body for a path, in the format of the route it belongs to.
+  http::Response render_error(std::string_view path, const Error& error) const;
+
+ private:
+  config::Config config_;
+  std::unique_ptr<providers::HttpClient> http_client_;
+  std::unique_ptr<pipeline::Pipeline> pipeline_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  bool authorized(const http::Request& request) const;
+  std::optional<http::Response> route(const http::Request& request) const;
+  http::Response health() const;
+  http::Response models() const;
+  boost::asio::awaitable<void> chat(api::WireFormat format, const http::Request& request,
+                                    http::Responder& responder);
+};
+
+// "isartor X.Y.Z" plus the linked llama.cpp's system info (proves the inference library links).
+std::string version_string();
+
+}  // namespace isartor::app

@@ -1,0 +1,124 @@
+#include "cache/memory_backend.h"
+
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
+namespace isartor::cache {
+
+using TimePoint = std::chrono::steady_clock::time_point;
+
+struct MemoryBackend::Shard {
+  struct Entry {
+    std::string key;
+    std::string value;
+    TimePoint expires;
+  };
+  using Position = std::list<Entry>::iterator;
+
+  explicit Shard(std::size_t max_entries) : capacity(max_entries) {}
+
+  static bool expired(const Entry& entry, TimePoint now) { return now >= entry.expires; }
+
+  void drop(Position pos) {
+    index.erase(pos->key);  // before the list node that the view points into goes away
+    lru.erase(pos);
+  }
+
+  const std::size_t capacity;
+  std::mutex mutex;
+  std::list<Entry> lru;  // most recently used first
+  // Keys are views of the Entry keys in `lru`: list nodes never move, so a lookup by
+  // string_view needs no copy and each key is stored once.
+  std::unordered_map<std::string_view, Position> index;
+};
+
+MemoryBackend::MemoryBackend(std::size_t capacity, std::chrono::seconds ttl, std::size_t shards,
+                             Clock clock)
+    : ttl_(ttl), clock_(clock ? std::move(clock) : Clock(&std::chrono::steady_clock::now)) {
+  const std::size_t n = std::max<std::size_t>(1, std::min(shards, capacity));
+  shards_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    shards_.push_back(std::make_unique<Shard>(capacity / n + (i < capacity % n ? 1 : 0)));
+  }
+}
+
+MemoryBackend::~MemoryBackend() = default;
+
+MemoryBackend::Shard& MemoryBackend::shard_for(std::string_view key) {
+  return *shards_[std::hash<std::string_view>{}(key) % shards_.size()];
+}
+
+TimePoint MemoryBackend::expiry_for(TimePoint now) const {
+  // Compared in seconds and clamped, so that a very long ttl cannot overflow the time point.
+  if (ttl_ <= std::chrono::seconds::zero() ||
+      ttl_ >= std::chrono::duration_cast<std::chrono::seconds>(TimePoint::max() - now)) {
+    return TimePoint::max();
+  }
+  return now + ttl_;
+}
+
+std::optional<std::string> MemoryBackend::get(std::string_view key) {
+  Shard& shard = shard_for(key);
+  const TimePoint now = clock_();
+  std::lock_guard lock(shard.mutex);
+  const auto found = shard.index.find(key);
+  if (found == shard.index.end()) return std::nullopt;
+  const Shard::Position pos = found->second;
+  if (Shard::expired(*pos, now)) {
+    shard.drop(pos);
+    return std::nullopt;
+  }
+  shard.lru.splice(shard.lru.begin(), shard.lru, pos);
+  return pos->value;
+}
+
+void MemoryBackend::put(std::string key, std::string value) {
+  Shard& shard = shard_for(key);
+  if (shard.capacity == 0) return;
+  const TimePoint now = clock_();
+  const TimePoint expires = expiry_for(now);
+  std::lock_guard lock(shard.mutex);
+  if (const auto found = shard.index.find(key); found != shard.index.end()) {
+    const Shard::Position pos = found->second;
+    pos->value = std::move(value);
+    pos->expires = expires;
+    shard.lru.splice(shard.lru.begin(), shard.lru, pos);
+    return;
+  }
+  // Expired entries at the cold end go first, so they do not cost a live entry its place.
+  while (!shard.lru.empty() && Shard::expired(shard.lru.back(), now)) {
+    shard.drop(std::prev(shard.lru.end()));
+  }
+  while (shard.lru.size() >= shard.capacity) shard.drop(std::prev(shard.lru.end()));
+  shard.lru.push_front({std::move(key), std::move(value), expires});
+  shard.index.emplace(shard.lru.front().key, shard.lru.begin());
+}
+
+bool MemoryBackend::erase(std::string_view key) {
+  Shard& shard = shard_for(key);
+  std::lock_guard lock(shard.mutex);
+  const auto found = shard.index.find(key);
+  if (found == shard.index.end()) return false;
+  shard.drop(found->second);
+  return true;
+}
+
+std::size_t MemoryBackend::size() const {
+  std::size_t total = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mutex);
+    total += shard->lru.size();
+  }
+  return total;
+}
+
+void MemoryBackend::clear() {
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mutex);
+    shard->index.clear();
+    shard->lru.clear();
+  }
+}
+
+}  // namespace isartor::cache

@@ -1,0 +1,490 @@
+#include "config/config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <set>
+#include <string_view>
+#include <type_traits>
+
+#include "config/text.h"
+
+extern char** environ;
+
+namespace isartor::config {
+
+namespace {
+
+constexpr std::string_view kPrefix = "ISARTOR__";
+constexpr std::string_view kApiKeyName = "ISARTOR__EXTERNAL_LLM_API_KEY";
+constexpr std::string_view kApiKeyFileName = "ISARTOR__EXTERNAL_LLM_API_KEY_FILE";
+// The spec's single-underscore spelling of ISARTOR__HF_CACHE_DIR.
+constexpr std::string_view kHfCacheAlias = "ISARTOR_HF_CACHE_DIR";
+constexpr std::string_view kHfCacheName = "ISARTOR__HF_CACHE_DIR";
+
+template <class E>
+struct EnumName {
+  std::string_view name;
+  E value;
+};
+
+constexpr std::array<EnumName<CacheMode>, 4> kCacheModes{{{"both", CacheMode::kBoth},
+                                                          {"exact", CacheMode::kExact},
+                                                          {"semantic", CacheMode::kSemantic},
+                                                          {"none", CacheMode::kNone}}};
+constexpr std::array<EnumName<CacheBackendKind>, 2> kCacheBackends{
+    {{"memory", CacheBackendKind::kMemory}, {"redis", CacheBackendKind::kRedis}}};
+constexpr std::array<EnumName<RouterBackend>, 2> kRouterBackends{
+    {{"embedded", RouterBackend::kEmbedded}, {"vllm", RouterBackend::kVllm}}};
+constexpr std::array<EnumName<Provider>, 4> kProviders{{{"openai", Provider::kOpenAI},
+                                                        {"azure", Provider::kAzure},
+                                                        {"anthropic", Provider::kAnthropic},
+                                                        {"xai", Provider::kXai}}};
+
+template <class E, size_t N>
+const char* enum_name(const std::array<EnumName<E>, N>& names, E value) {
+  for (const auto& entry : names) {
+    if (entry.value == value) return entry.name.data();
+  }
+  return "?";
+}
+
+// One line for every bad value; a secret's value is never echoed, only its length.
+[[noreturn]] void reject(std::string_view name, std::string_view raw, bool secret,
+                         std::string_view expected) {
+  if (secret) {
+    throw ConfigError(fmt::format("invalid {} (value hidden, {} chars): expected {}", name,
+                                  raw.size(), expected));
+  }
+  throw ConfigError(fmt::format("invalid {}={}: expected {}", name, detail::quote(raw), expected));
+}
+
+template <class T>
+T parse_integer(std::string_view name, std::string_view raw, T min, T max) {
+  const std::string expected = max == std::numeric_limits<T>::max()
+                                   ? fmt::format("an integer >= {}", min)
+                                   : fmt::format("an integer in {}..{}", min, max);
+  const std::string_view text = detail::trim(raw);
+  // Parsed as unsigned so a sign, like any other garbage, fails; out of range covers overflow.
+  unsigned long long value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      value < static_cast<unsigned long long>(min) ||
+      value > static_cast<unsigned long long>(max)) {
+    reject(name, raw, false, expected);
+  }
+  return static_cast<T>(value);
+}
+
+double parse_number(std::string_view name, std::string_view raw, double min, double max) {
+  const std::string expected = max == std::numeric_limits<double>::max()
+                                   ? fmt::format("a number >= {}", min)
+                                   : fmt::format("a number in [{}, {}]", min, max);
+  const std::string_view text = detail::trim(raw);
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      !std::isfinite(value) || value < min || value > max) {
+    reject(name, raw, false, expected);
+  }
+  return value;
+}
+
+bool parse_bool(std::string_view name, std::string_view raw) {
+  const std::string word = detail::to_lower(detail::trim(raw));
+  if (word == "true" || word == "1" || word == "yes" || word == "on") return true;
+  if (word == "false" || word == "0" || word == "no" || word == "off") return false;
+  reject(name, raw, false, "one of true, false, 1, 0, yes, no, on, off");
+}
+
+template <class E, size_t N>
+E parse_enum(std::string_view name, std::string_view raw, const std::array<EnumName<E>, N>& names) {
+  const std::string word = detail::to_lower(detail::trim(raw));
+  for (const auto& entry : names) {
+    if (entry.name == word) return entry.value;
+  }
+  std::string accepted;
+  for (const auto& entry : names) {
+    if (!accepted.empty()) accepted += ", ";
+    accepted += entry.name;
+  }
+  reject(name, raw, false, "one of " + accepted);
+}
+
+// An API key travels in an HTTP header: a blank or control character would corrupt (or inject
+// into) the request, so it is refused here rather than at the first call.
+void check_secret(std::string_view name, std::string_view value) {
+  for (char c : value) {
+    if (c <= ' ' || c > '~') reject(name, value, true, "printable ASCII without spaces");
+  }
+}
+
+// Empty means "not set"; otherwise the value must start with one of `schemes`.
+void check_url(std::string_view name, std::string_view value,
+               const std::vector<std::string_view>& schemes) {
+  if (value.empty()) return;
+  for (std::string_view scheme : schemes) {
+    if (value.starts_with(scheme) && value.size() > scheme.size() &&
+        value.find_first_of(" \t\r\n") == std::string_view::npos) {
+      return;
+    }
+  }
+  std::string accepted;
+  for (std::string_view scheme : schemes) {
+    if (!accepted.empty()) accepted += " or ";
+    accepted += fmt::format("{}...", scheme);
+  }
+  reject(name, value, false, "a URL " + accepted);
+}
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// "host:port", "[v6]:port", ":port" or "port"; an empty host means all interfaces.
+HostPort parse_host_port(std::string_view name, std::string_view raw) {
+  constexpr std::string_view kExpected =
+      "host:port with port 1..65535 (e.g. 0.0.0.0:8080, [::1]:8080, :8080)";
+  const std::string_view text = detail::trim(raw);
+  std::string_view host;
+  std::string_view port = text;
+  if (text.starts_with('[')) {
+    const size_t close = text.find("]:");
+    if (close == std::string_view::npos || close == 1) reject(name, raw, false, kExpected);
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else if (const size_t colon = text.rfind(':'); colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    // An unbracketed IPv6 address is ambiguous ("::1:8080"), so it must be bracketed.
+    if (host.find(':') != std::string_view::npos) reject(name, raw, false, kExpected);
+  }
+  if (host.find_first_of(" \t[]/") != std::string_view::npos) reject(name, raw, false, kExpected);
+  uint16_t port_number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || port_number == 0) {
+    reject(name, raw, false, kExpected);
+  }
+  return {host.empty() ? std::string("0.0.0.0") : std::string(host), port_number};
+}
+
+// One row of the variable table: how to parse a raw value into the Config and how to show it.
+struct Field {
+  std::string_view name;
+  bool secret = false;                                   // describe() masks it
+  std::function<void(Config&, const std::string&)> set;  // throws ConfigError
+  std::function<std::string(const Config&)> get;
+};
+
+// Accessors usable on both Config& and const Config&, for top-level and nested members.
+template <class T>
+auto at(T Config::*member) {
+  return [member](auto& config) -> auto& { return config.*member; };
+}
+template <class S, class T>
+auto at(S Config::*section, T S::*member) {
+  return [section, member](auto& config) -> auto& { return (config.*section).*member; };
+}
+
+template <class Access>
+using MemberOf = std::remove_cvref_t<std::invoke_result_t<Access, Config&>>;
+
+template <class Access>
+Field text_field(std::string_view name, Access access) {
+  return {name, false, [access](Config& c, const std::string& v) { access(c) = v; },
+          [access](const Config& c) { return access(c); }};
+}
+
+template <class Access>
+Field secret_field(std::string_view name, Access access) {
+  return {name, true,
+          [name, access](Config& c, const std::string& v) {
+            check_secret(name, v);
+            access(c) = v;
+          },
+          [access](const Config& c) { return access(c); }};
+}
+
+template <class Access>
+Field url_field(std::string_view name, Access access,
+                std::vector<std::string_view> schemes = {"http://", "https://"}) {
+  return {name, false,
+          [name, access, schemes](Config& c, const std::string& v) {
+            check_url(name, v, schemes);
+            access(c) = v;
+          },
+          [access](const Config& c) { return access(c); }};
+}
+
+template <class Access>
+Field integer_field(std::string_view name, Access access, MemberOf<Access> min,
+                    MemberOf<Access> max = std::numeric_limits<MemberOf<Access>>::max()) {
+  return {name, false,
+          [name, access, min, max](Config& c, const std::string& v) {
+            access(c) = parse_integer(name, v, min, max);
+          },
+          [access](const Config& c) { return fmt::format("{}", access(c)); }};
+}
+
+template <class Access>
+Field number_field(std::string_view name, Access access, double min,
+                   double max = std::numeric_limits<double>::max()) {
+  return {name, false,
+          [name, access, min, max](Config& c, const std::string& v) {
+            access(c) = parse_number(name, v, min, max);
+          },
+          [access](const Config& c) { return fmt::format("{}", access(c)); }};
+}
+
+template <class Access>
+Field bool_field(std::string_view name, Access access) {
+  return {name, false,
+          [name, access](Config& c, const std::string& v) { access(c) = parse_bool(name, v); },
+          [access](const Config& c) { return std::string(access(c) ? "true" : "false"); }};
+}
+
+template <class Access, class E, size_t N>
+Field enum_field(std::string_view name, Access access, const std::array<EnumName<E>, N>& names) {
+  return {name, false,
+          [name, access, &names](Config& c, const std::string& v) {
+            access(c) = parse_enum(name, v, names);
+          },
+          [access](const Config& c) { return std::string(to_string(access(c))); }};
+}
+
+Field host_port_field() {
+  constexpr std::string_view kName = "ISARTOR__HOST_PORT";
+  return {kName, false,
+          [kName](Config& c, const std::string& v) {
+            HostPort parsed = parse_host_port(kName, v);
+            c.host = std::move(parsed.host);
+            c.port = parsed.port;
+          },
+          [](const Config& c) {
+            const bool v6 = c.host.find(':') != std::string::npos;
+            return v6 ? fmt::format("[{}]:{}", c.host, c.port)
+                      : fmt::format("{}:{}", c.host, c.port);
+          }};
+}
+
+// Every known variable, once. Order is the order values are validated in.
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = [] {
+    return std::vector<Field>{
+        host_port_field(),
+        secret_field("ISARTOR__GATEWAY_API_KEY", at(&Config::gateway_api_key)),
+        integer_field("ISARTOR__MAX_BODY_BYTES", at(&Config::max_body_bytes), uint64_t{1}),
+        integer_field("ISARTOR__HEADER_TIMEOUT_SECS", at(&Config::header_timeout_secs), 1),
+        integer_field("ISARTOR__IDLE_TIMEOUT_SECS", at(&Config::idle_timeout_secs), 1),
+        integer_field("ISARTOR__SHUTDOWN_GRACE_SECS", at(&Config::shutdown_grace_secs), 0),
+        integer_field("ISARTOR__WORKER_THREADS", at(&Config::worker_threads), 0, 1024),
+        enum_field("ISARTOR__CACHE_MODE", at(&Config::cache_mode), kCacheModes),
+        enum_field("ISARTOR__CACHE_BACKEND", at(&Config::cache_backend), kCacheBackends),
+        url_field("ISARTOR__REDIS_URL", at(&Config::redis_url), {"redis://", "rediss://"}),
+        integer_field("ISARTOR__CACHE_TTL_SECS", at(&Config::cache_ttl_secs), uint64_t{0}),
+        integer_field("ISARTOR__CACHE_MAX_CAPACITY", at(&Config::cache_max_capacity), uint64_t{0}),
+        number_field("ISARTOR__SIMILARITY_THRESHOLD", at(&Config::similarity_threshold), 0.0, 1.0),
+        enum_field("ISARTOR__ROUTER_BACKEND", at(&Config::router_backend), kRouterBackends),
+        bool_field("ISARTOR__ENABLE_SLM_ROUTER", at(&Config::enable_slm_router)),
+        url_field("ISARTOR__LAYER2__SIDECAR_URL", at(&Config::layer2, &Layer2Config::sidecar_url)),
+        text_field("ISARTOR__LAYER2__REPO_ID", at(&Config::layer2, &Layer2Config::repo_id)),
+        text_field("ISARTOR__LAYER2__GGUF_FILENAME",
+                   at(&Config::layer2, &Layer2Config::gguf_filename)),
+        text_field("ISARTOR__LAYER2__MODEL_PATH", at(&Config::layer2, &Layer2Config::model_path)),
+        integer_field("ISARTOR__LAYER2__MAX_CLASSIFY_TOKENS",
+                      at(&Config::layer2, &Layer2Config::max_classify_tokens), 1),
+        integer_field("ISARTOR__LAYER2__MAX_GENERATE_TOKENS",
+                      at(&Config::layer2, &Layer2Config::max_generate_tokens), 1),
+        number_field("ISARTOR__LAYER2__TEMPERATURE",
+                     at(&Config::layer2, &Layer2Config::temperature), 0.0),
+        number_field("ISARTOR__LAYER2__REPETITION_PENALTY",
+                     at(&Config::layer2, &Layer2Config::repetition_penalty), 0.0),
+        integer_field("ISARTOR__LAYER2__GPU_LAYERS", at(&Config::layer2, &Layer2Config::gpu_layers),
+                      0),
+        text_field("ISARTOR__EMBEDDING__REPO_ID",
+                   at(&Config::embedding, &EmbeddingConfig::repo_id)),
+        text_field("ISARTOR__EMBEDDING__MODEL_PATH",
+                   at(&Config::embedding, &EmbeddingConfig::model_path)),
+        url_field("ISARTOR__EMBEDDING_SIDECAR__SIDECAR_URL",
+                  at(&Config::embedding, &EmbeddingConfig::sidecar_url)),
+        text_field(kHfCacheName, at(&Config::hf_cache_dir)),
+        bool_field("ISARTOR__OFFLINE_MODE", at(&Config::offline_mode)),
+        enum_field("ISARTOR__LLM_PROVIDER", at(&Config::llm_provider), kProviders),
+        secret_field(kApiKeyName, at(&Config::external_llm_api_key)),
+        text_field(kApiKeyFileName, at(&Config::external_llm_api_key_file)),
+        text_field("ISARTOR__EXTERNAL_LLM_MODEL", at(&Config::external_llm_model)),
+        url_field("ISARTOR__EXTERNAL_LLM_URL", at(&Config::external_llm_url)),
+        integer_field("ISARTOR__L3_TIMEOUT_SECS", at(&Config::l3_timeout_secs), 1),
+        text_field("ISARTOR__AZURE_DEPLOYMENT_ID", at(&Config::azure_deployment_id)),
+        text_field("ISARTOR__AZURE_API_VERSION", at(&Config::azure_api_version)),
+        integer_field("ISARTOR__ANTHROPIC_MAX_TOKENS", at(&Config::anthropic_max_tokens), 1),
+        bool_field("ISARTOR__ENABLE_MONITORING", at(&Config::enable_monitoring)),
+    };
+  }();
+  return table;
+}
+
+const Field* find_field(std::string_view name) {
+  for (const Field& field : fields()) {
+    if (field.name == name) return &field;
+  }
+  return nullptr;
+}
+
+struct Setting {
+  std::string value;
+  std::string source;
+};
+
+// Folds one source into `settings` (later sources override) and collects unknown ISARTOR__ names.
+void merge(const std::map<std::string, std::string>& source, std::string_view source_name,
+           std::map<std::string, Setting>& settings, std::set<std::string>& unknown) {
+  std::map<std::string, std::string> ours;
+  const std::string* alias = nullptr;
+  for (const auto& [raw_name, value] : source) {
+    std::string name = detail::to_upper(raw_name);
+    if (name == kHfCacheAlias) {
+      alias = &value;
+    } else if (name.starts_with(kPrefix)) {
+      ours[std::move(name)] = value;
+    }
+  }
+  // Within one source the canonical spelling wins over the alias.
+  if (alias != nullptr) ours.emplace(kHfCacheName, *alias);
+  for (auto& [name, value] : ours) {
+    if (find_field(name) == nullptr) {
+      unknown.insert(name);
+    } else {
+      settings[name] = {std::move(value), std::string(source_name)};
+    }
+  }
+}
+
+// ISARTOR__EXTERNAL_LLM_API_KEY_FILE fills the key when the key itself is empty.
+void resolve_api_key_file(Config& config) {
+  if (!config.external_llm_api_key.empty() || config.external_llm_api_key_file.empty()) return;
+  const std::string& path = config.external_llm_api_key_file;
+  auto content = detail::read_file(path);
+  if (!content) reject(kApiKeyFileName, path, false, "a readable file (" + content.error() + ")");
+  const std::string_view key =
+      std::string_view(*content).substr(0, content->find_last_not_of(" \t\r\n") + 1);
+  if (key.empty()) {
+    reject(kApiKeyFileName, path, false, "a file containing the API key (it is empty)");
+  }
+  check_secret(kApiKeyFileName, key);
+  config.external_llm_api_key = std::string(key);
+  config.sources[std::string(kApiKeyName)] = std::string(kApiKeyFileName);
+}
+
+void require_for_azure(const Config& config) {
+  if (config.llm_provider != Provider::kAzure) return;
+  const std::pair<std::string_view, const std::string*> required[] = {
+      {"ISARTOR__AZURE_DEPLOYMENT_ID", &config.azure_deployment_id},
+      {"ISARTOR__EXTERNAL_LLM_URL", &config.external_llm_url},
+  };
+  for (const auto& [name, value] : required) {
+    if (value->empty()) {
+      throw ConfigError(fmt::format("missing {}: required when ISARTOR__LLM_PROVIDER=azure", name));
+    }
+  }
+}
+
+std::map<std::string, std::string> environment() {
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const size_t equals = text.find('=');
+    if (equals == std::string_view::npos) continue;
+    env.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
+  }
+  return env;
+}
+
+// Reads and parses a config file; parse errors become "<path> line N: ...". `label` names the file
+// in a read error (the path, or the variable that gave it).
+template <class Parser>
+std::map<std::string, std::string> parse_file(const std::string& path, const std::string& label,
+                                              Parser parser) {
+  auto content = detail::read_file(path);
+  if (!content) throw ConfigError(fmt::format("cannot read {}: {}", label, content.error()));
+  try {
+    return parser(*content);
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("{} {}", path, e.what()));
+  }
+}
+
+}  // namespace
+
+Config load(const Sources& sources) {
+  std::map<std::string, Setting> settings;
+  std::set<std::string> unknown;
+  merge(sources.toml, "isartor.toml", settings, unknown);
+  merge(sources.dotenv, ".env", settings, unknown);
+  merge(sources.env, "env", settings, unknown);
+
+  Config config;
+  for (const Field& field : fields()) {
+    const std::string name(field.name);
+    const auto it = settings.find(name);
+    if (it == settings.end()) {
+      config.sources[name] = "default";
+      continue;
+    }
+    field.set(config, it->second.value);
+    config.sources[name] = it->second.source;
+  }
+  config.unknown_keys.assign(unknown.begin(), unknown.end());
+  resolve_api_key_file(config);
+  require_for_azure(config);
+  return config;
+}
+
+Config load_from_process() {
+  Sources sources;
+  sources.env = environment();
+  if (const auto it = sources.env.find("ISARTOR_CONFIG"); it != sources.env.end()) {
+    sources.toml =
+        parse_file(it->second, "ISARTOR_CONFIG=" + detail::quote(it->second), parse_toml);
+  } else if (std::filesystem::exists("isartor.toml")) {
+    sources.toml = parse_file("isartor.toml", "isartor.toml", parse_toml);
+  }
+  if (std::filesystem::exists(".env")) sources.dotenv = parse_file(".env", ".env", parse_dotenv);
+  return load(sources);
+}
+
+std::string describe(const Config& config) {
+  std::vector<std::string> lines;
+  for (const Field& field : fields()) {
+    const std::string name(field.name);
+    const auto source = config.sources.find(name);
+    const std::string value = field.get(config);
+    lines.push_back(fmt::format("{}={}  # {}", name, field.secret ? mask_secret(value) : value,
+                                source == config.sources.end() ? "default" : source->second));
+  }
+  std::ranges::sort(lines);
+  std::string out;
+  for (const std::string& line : lines) out += line + "\n";
+  return out;
+}
+
+std::string mask_secret(const std::string& secret) {
+  if (secret.empty()) return "(empty)";
+  // A short secret would be mostly given away by its first characters.
+  if (secret.size() < 8) return fmt::format("…({} chars)", secret.size());
+  return fmt::format("{}…({} chars)", secret.substr(0, 3), secret.size());
+}
+
+const char* to_string(CacheMode value) { return enum_name(kCacheModes, value); }
+const char* to_string(CacheBackendKind value) { return enum_name(kCacheBackends, value); }
+const char* to_string(RouterBackend value) { return enum_name(kRouterBackends, value); }
+const char* to_string(Provider value) { return enum_name(kProviders, value); }
+
+}  // namespace isartor::config

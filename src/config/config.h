@@ -1,0 +1,127 @@
+#pragma once
+// Gateway configuration: every ISARTOR__* variable of the Level 1 spec plus ours.
+// Sources, lowest to highest precedence: built-in defaults < isartor.toml < .env < environment.
+// Nested keys use "__": ISARTOR__LAYER2__SIDECAR_URL <-> [layer2] sidecar_url in TOML.
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace isartor::config {
+
+enum class CacheMode { kBoth, kExact, kSemantic, kNone };
+enum class CacheBackendKind { kMemory, kRedis };
+enum class RouterBackend { kEmbedded, kVllm };
+enum class Provider { kOpenAI, kAzure, kAnthropic, kXai };
+
+struct Layer2Config {
+  std::string sidecar_url;                                  // ISARTOR__LAYER2__SIDECAR_URL
+  std::string repo_id = "mradermacher/gemma-2-2b-it-GGUF";  // ISARTOR__LAYER2__REPO_ID
+  std::string gguf_filename = "gemma-2-2b-it.Q4_K_M.gguf";  // ISARTOR__LAYER2__GGUF_FILENAME
+  std::string model_path;                                   // ISARTOR__LAYER2__MODEL_PATH
+  int max_classify_tokens = 20;                             // ISARTOR__LAYER2__MAX_CLASSIFY_TOKENS
+  int max_generate_tokens = 256;                            // ISARTOR__LAYER2__MAX_GENERATE_TOKENS
+  double temperature = 0.0;                                 // ISARTOR__LAYER2__TEMPERATURE
+  double repetition_penalty = 1.1;                          // ISARTOR__LAYER2__REPETITION_PENALTY
+  int gpu_layers = 0;                                       // ISARTOR__LAYER2__GPU_LAYERS
+};
+
+struct EmbeddingConfig {
+  std::string repo_id = "sentence-transformers/all-MiniLM-L6-v2";  // ISARTOR__EMBEDDING__REPO_ID
+  std::string model_path;                                          // ISARTOR__EMBEDDING__MODEL_PATH
+  std::string sidecar_url;  // ISARTOR__EMBEDDING_SIDECAR__SIDECAR_URL
+};
+
+struct Config {
+  // Server
+  std::string host = "0.0.0.0";                // from ISARTOR__HOST_PORT
+  uint16_t port = 8080;                        // from ISARTOR__HOST_PORT
+  std::string gateway_api_key;                 // ISARTOR__GATEWAY_API_KEY; empty = auth off
+  uint64_t max_body_bytes = 4 * 1024 * 1024;   // ISARTOR__MAX_BODY_BYTES
+  int header_timeout_secs = 30;                // ISARTOR__HEADER_TIMEOUT_SECS
+  int idle_timeout_secs = 60;                  // ISARTOR__IDLE_TIMEOUT_SECS (keep-alive)
+  int shutdown_grace_secs = 30;                // ISARTOR__SHUTDOWN_GRACE_SECS
+  int worker_threads = 0;                      // ISARTOR__WORKER_THREADS; 0 = hardware cores
+
+  // Caches
+  CacheMode cache_mode = CacheMode::kBoth;                  // ISARTOR__CACHE_MODE
+  CacheBackendKind cache_backend = CacheBackendKind::kMemory;  // ISARTOR__CACHE_BACKEND
+  std::string redis_url = "redis://127.0.0.1:6379";         // ISARTOR__REDIS_URL
+  uint64_t cache_ttl_secs = 300;                            // ISARTOR__CACHE_TTL_SECS
+  uint64_t cache_max_capacity = 10000;                      // ISARTOR__CACHE_MAX_CAPACITY
+  double similarity_threshold = 0.85;                       // ISARTOR__SIMILARITY_THRESHOLD
+
+  // Local model (L2)
+  RouterBackend router_backend = RouterBackend::kEmbedded;  // ISARTOR__ROUTER_BACKEND
+  bool enable_slm_router = true;                            // ISARTOR__ENABLE_SLM_ROUTER
+  Layer2Config layer2;
+  EmbeddingConfig embedding;
+  std::string hf_cache_dir;   // ISARTOR__HF_CACHE_DIR (or ISARTOR_HF_CACHE_DIR)
+  bool offline_mode = false;  // ISARTOR__OFFLINE_MODE
+
+  // Cloud (L3)
+  Provider llm_provider = Provider::kOpenAI;     // ISARTOR__LLM_PROVIDER
+  std::string external_llm_api_key;              // ISARTOR__EXTERNAL_LLM_API_KEY (or _FILE)
+  std::string external_llm_api_key_file;         // ISARTOR__EXTERNAL_LLM_API_KEY_FILE
+  std::string external_llm_model = "gpt-4o-mini";  // ISARTOR__EXTERNAL_LLM_MODEL
+  std::string external_llm_url;                  // ISARTOR__EXTERNAL_LLM_URL; empty = provider default
+  int l3_timeout_secs = 120;                     // ISARTOR__L3_TIMEOUT_SECS
+  std::string azure_deployment_id;               // ISARTOR__AZURE_DEPLOYMENT_ID
+  std::string azure_api_version = "2024-10-21";  // ISARTOR__AZURE_API_VERSION
+  int anthropic_max_tokens = 4096;               // ISARTOR__ANTHROPIC_MAX_TOKENS (OpenAI->Anthropic default)
+
+  // Observability
+  bool enable_monitoring = false;  // ISARTOR__ENABLE_MONITORING
+
+  // Where each value came from, for `isartor config` ("default", "isartor.toml", ".env", "env";
+  // "ISARTOR__EXTERNAL_LLM_API_KEY_FILE" for a key read from that file). Keyed by ISARTOR__ name.
+  std::map<std::string, std::string> sources;
+  // ISARTOR__* names that were set but are not known; warned about at start-up.
+  std::vector<std::string> unknown_keys;
+};
+
+// Thrown at start-up only; what() is one line naming the variable, the bad value and the accepted ones.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Inputs to load(), so tests need not touch the process environment or the file system.
+struct Sources {
+  std::map<std::string, std::string> toml;  // flattened: "ISARTOR__LAYER2__SIDECAR_URL" -> "..."
+  std::map<std::string, std::string> dotenv;
+  std::map<std::string, std::string> env;
+};
+
+// Builds and validates a Config. Throws ConfigError on the first bad value. Thread-safe; pure
+// except that it reads ISARTOR__EXTERNAL_LLM_API_KEY_FILE when that is set and the key is empty.
+// Names are matched case-insensitively; ISARTOR_HF_CACHE_DIR is accepted for ISARTOR__HF_CACHE_DIR.
+Config load(const Sources& sources);
+
+// Reads isartor.toml (path from ISARTOR_CONFIG, else ./isartor.toml if present), ./.env if present
+// and the process environment, then calls load(). Throws ConfigError (also for unreadable files).
+Config load_from_process();
+
+// Parses the TOML subset we accept ([section], key = "string" | 123 | 1.5 | true) into flattened
+// ISARTOR__SECTION__KEY names. Throws ConfigError with the line number on bad syntax.
+std::map<std::string, std::string> parse_toml(const std::string& text);
+
+// Parses KEY=VALUE lines (optional `export `, quotes, # comments). Throws ConfigError on bad lines.
+std::map<std::string, std::string> parse_dotenv(const std::string& text);
+
+// The effective configuration as "ISARTOR__NAME=value  # source" lines sorted by name, secrets
+// masked ("sk-…(51 chars)"). Thread-safe (pure).
+std::string describe(const Config& config);
+
+// Masks a secret for display: empty is "(empty)", otherwise the first 3 chars and the length
+// ("sk-…(51 chars)"); under 8 chars only the length ("…(5 chars)"). Pure.
+std::string mask_secret(const std::string& secret);
+
+// The lower-case config spelling ("both", "redis", "vllm", "azure"). Pure.
+const char* to_string(CacheMode);
+const char* to_string(CacheBackendKind);
+const char* to_string(RouterBackend);
+const char* to_string(Provider);
+
+}  // namespace isartor::config

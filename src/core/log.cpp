@@ -1,0 +1,176 @@
+#include "core/log.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <optional>
+#include <vector>
+
+namespace isartor::log {
+
+namespace {
+
+struct Directive {
+  std::string target;
+  Level level;
+};
+
+// Written only by init() at start-up, read without locks afterwards (see log.h).
+struct Filter {
+  Level default_level = Level::kInfo;
+  std::vector<Directive>
+      directives;  // longest target first, so the first match is the most specific
+  Level most_verbose = Level::kInfo;  // lets enabled() reject most calls without a scan
+};
+
+Filter g_filter;
+std::function<void(std::string_view)> g_sink;
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+std::optional<Level> parse_level(std::string_view word) {
+  static constexpr std::pair<std::string_view, Level> kLevels[] = {
+      {"trace", Level::kTrace}, {"debug", Level::kDebug}, {"info", Level::kInfo},
+      {"warn", Level::kWarn},   {"error", Level::kError}, {"off", Level::kOff}};
+  for (const auto& [name, level] : kLevels) {
+    if (name.size() == word.size() &&
+        std::equal(name.begin(), name.end(), word.begin(), [](char a, char b) {
+          return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+        })) {
+      return level;
+    }
+  }
+  return std::nullopt;
+}
+
+const char* level_name(Level level) {
+  switch (level) {
+    case Level::kTrace:
+      return "TRACE";
+    case Level::kDebug:
+      return "DEBUG";
+    case Level::kInfo:
+      return "INFO";
+    case Level::kWarn:
+      return "WARN";
+    case Level::kError:
+      return "ERROR";
+    case Level::kOff:
+      return "OFF";
+  }
+  return "?";
+}
+
+bool target_matches(std::string_view directive, std::string_view target) {
+  return target.starts_with(directive) &&
+         (target.size() == directive.size() || target.substr(directive.size()).starts_with("::"));
+}
+
+// "2026-11-25T14:33:00.123Z" in UTC.
+std::string timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900,
+                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis);
+}
+
+// Keeps a record on one line even when a message carries client-supplied text with newlines.
+void append_escaped(std::string& out, std::string_view message) {
+  for (char c : message) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+}
+
+void write_stderr(std::string_view line) {
+  while (!line.empty()) {
+    const ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // nowhere left to report a failing stderr
+    }
+    line.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+void init(std::string_view filter_spec) {
+  Filter filter;
+  while (!filter_spec.empty()) {
+    const size_t comma = filter_spec.find(',');
+    const std::string_view item = trim(filter_spec.substr(0, comma));
+    filter_spec =
+        comma == std::string_view::npos ? std::string_view() : filter_spec.substr(comma + 1);
+    const size_t equals = item.find('=');
+    if (equals == std::string_view::npos) {
+      if (const auto level = parse_level(item)) filter.default_level = *level;
+      continue;
+    }
+    const std::string_view target = trim(item.substr(0, equals));
+    const auto level = parse_level(trim(item.substr(equals + 1)));
+    if (!level) continue;
+    if (target.empty()) {
+      filter.default_level = *level;
+      continue;
+    }
+    // A repeated target: the later directive replaces the earlier one.
+    std::erase_if(filter.directives, [&](const Directive& d) { return d.target == target; });
+    filter.directives.push_back({std::string(target), *level});
+  }
+  std::ranges::stable_sort(filter.directives, [](const Directive& a, const Directive& b) {
+    return a.target.size() > b.target.size();
+  });
+  filter.most_verbose = filter.default_level;
+  for (const Directive& d : filter.directives)
+    filter.most_verbose = std::min(filter.most_verbose, d.level);
+  g_filter = std::move(filter);
+}
+
+void init_from_env() {
+  const char* spec = std::getenv("ISARTOR_LOG");
+  if (spec == nullptr) spec = std::getenv("RUST_LOG");
+  init(spec == nullptr ? "info" : spec);
+}
+
+bool enabled(Level level, std::string_view target) {
+  if (level == Level::kOff || level < g_filter.most_verbose) return false;
+  for (const Directive& d : g_filter.directives) {
+    if (target_matches(d.target, target)) return level >= d.level;
+  }
+  return level >= g_filter.default_level;
+}
+
+void write(Level level, std::string_view target, std::string_view message) {
+  std::string line = fmt::format("{} {:>5} {} > ", timestamp(), level_name(level), target);
+  append_escaped(line, message);
+  line += '\n';
+  if (g_sink) {
+    g_sink(line);
+  } else {
+    write_stderr(line);
+  }
+}
+
+void set_sink(std::function<void(std::string_view)> sink) { g_sink = std::move(sink); }
+
+}  // namespace isartor::log

@@ -1,0 +1,45 @@
+#pragma once
+// Errors as values for the request path. Exceptions are only used at start-up (config).
+#include <expected>
+#include <string>
+#include <utility>
+
+namespace isartor {
+
+// What went wrong, independent of the wire format; api/errors.h maps it to a status and body.
+enum class ErrorCode {
+  kInvalidRequest,    // 400: malformed JSON, missing/ill-typed fields
+  kUnprocessable,     // 422: well-formed but semantically unusable
+  kUnauthorized,      // 401
+  kNotFound,          // 404
+  kMethodNotAllowed,  // 405
+  kPayloadTooLarge,   // 413
+  kUpstream,          // 502: provider failed or answered garbage
+  kUpstreamTimeout,   // 504
+  kUnavailable,       // 503: layer/provider not configured or not ready
+  kOverloaded,        // 503 + Retry-After: queue full
+  kInternal,          // 500
+};
+
+struct Error {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+  std::string param;           // offending field, when there is one
+  int upstream_status = 0;     // provider's HTTP status, when the error came from one
+
+  Error() = default;
+  Error(ErrorCode c, std::string msg, std::string p = {})
+      : code(c), message(std::move(msg)), param(std::move(p)) {}
+};
+
+// HTTP status for an error code. Thread-safe (pure).
+int http_status(ErrorCode code);
+
+template <class T>
+using Result = std::expected<T, Error>;
+
+inline std::unexpected<Error> fail(ErrorCode code, std::string message, std::string param = {}) {
+  return std::unexpected<Error>(Error(code, std::move(message), std::move(param)));
+}
+
+}  // namespace isartor

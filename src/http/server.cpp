@@ -1,0 +1,336 @@
+#include "http/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_set>
+
+#include "core/log.h"
+
+namespace isartor::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr const char* kTarget = "isartor::http";
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view Request::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (iequals(k, name)) return v;
+  }
+  return {};
+}
+
+// A connection's registration, so shutdown can wake connections idling in keep-alive.
+struct Connection {
+  beast::tcp_stream* stream = nullptr;
+  asio::any_io_executor executor;
+  bool idle = true;  // touched only on the connection's strand
+};
+
+struct Server::Impl {
+  ServerOptions options;
+  Handler handler;
+  ErrorRenderer render_error;
+  asio::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::atomic<bool> stopping{false};
+  std::atomic<int> in_flight{0};
+  std::atomic<uint16_t> bound_port{0};
+  std::mutex connections_mu;
+  std::unordered_set<std::shared_ptr<Connection>> connections;
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> session(tcp::socket socket);
+  asio::awaitable<void> shutdown_on_signal();
+};
+
+namespace {
+
+class BeastResponder final : public Responder {
+ public:
+  BeastResponder(beast::tcp_stream& stream, unsigned version, bool keep_alive)
+      : stream_(stream), version_(version), keep_alive_(keep_alive) {}
+
+  bool closed() const { return closed_; }
+  bool answered() const { return answered_; }
+
+  asio::awaitable<bool> send(Response r) override {
+    answered_ = true;
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version_};
+    res.set(bhttp::field::server, "isartor/" ISARTOR_VERSION);
+    res.set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive_);
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    auto [ec, n] = co_await bhttp::async_write(stream_, res, kAwait);
+    closed_ = static_cast<bool>(ec);
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> begin_stream(int status, Headers headers) override {
+    answered_ = true;
+    bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(status), version_};
+    res.set(bhttp::field::server, "isartor/" ISARTOR_VERSION);
+    res.set(bhttp::field::content_type, "text/event-stream");
+    res.set(bhttp::field::cache_control, "no-cache");
+    res.set("X-Accel-Buffering", "no");  // proxies in front of us must not buffer the stream
+    for (auto& [k, v] : headers) res.set(k, v);
+    res.keep_alive(keep_alive_);
+    res.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> sr{res};
+    auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kAwait);
+    closed_ = static_cast<bool>(ec);
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> write(std::string_view data) override {
+    if (closed_) co_return false;
+    if (data.empty()) co_return true;  // an empty chunk would end the stream
+    auto chunk = bhttp::make_chunk(asio::buffer(data.data(), data.size()));
+    auto [ec, n] = co_await asio::async_write(stream_, chunk, kAwait);
+    closed_ = static_cast<bool>(ec);
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> end_stream() override {
+    if (closed_) co_return false;
+    auto last = bhttp::make_chunk_last();
+    auto [ec, n] = co_await asio::async_write(stream_, last, kAwait);
+    closed_ = static_cast<bool>(ec);
+    co_return !ec;
+  }
+
+ private:
+  beast::tcp_stream& stream_;
+  unsigned version_;
+  bool keep_alive_;
+  bool closed_ = false;
+  bool answered_ = false;
+};
+
+Request to_request(const bhttp::request<bhttp::string_body>& req) {
+  Request r;
+  r.method = std::string(req.method_string());
+  std::string_view target = req.target();
+  auto q = target.find('?');
+  r.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+  for (const auto& field : req) r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  r.body = req.body();
+  return r;
+}
+
+// Errors found while reading a request: parse-level, before any route runs.
+std::optional<Error> read_error(const beast::error_code& ec) {
+  if (ec == bhttp::error::body_limit) {
+    return Error(ErrorCode::kPayloadTooLarge, "request body is larger than the limit (ISARTOR__MAX_BODY_BYTES)");
+  }
+  if (ec == bhttp::error::header_limit) return Error(ErrorCode::kInvalidRequest, "request headers are too large");
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() && ec != bhttp::error::end_of_stream &&
+      ec != bhttp::error::partial_message) {
+    return Error(ErrorCode::kInvalidRequest, "malformed HTTP request: " + ec.message());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  auto conn = std::make_shared<Connection>();
+  conn->stream = &stream;
+  conn->executor = co_await asio::this_coro::executor;
+  {
+    std::lock_guard lock(connections_mu);
+    connections.insert(conn);
+  }
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (stopping.load()) break;
+    conn->idle = true;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.body_limit(options.max_body_bytes);
+    parser.header_limit(64 * 1024);
+    stream.expires_after(options.idle_timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kAwait);
+    conn->idle = false;
+    if (!ec && parser.get()[bhttp::field::expect] == "100-continue") {
+      // curl and others wait for this before sending a body; refuse early if it is too large.
+      auto length = parser.content_length();
+      if (!length || *length <= options.max_body_bytes) {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
+        co_await bhttp::async_write(stream, cont, kAwait);
+      }
+    }
+    if (!ec) {
+      stream.expires_after(options.header_timeout);
+      std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kAwait);
+    }
+    if (ec) {
+      if (auto error = read_error(ec)) {
+        std::string_view target = parser.is_header_done() ? std::string_view(parser.get().target()) : std::string_view("/");
+        Response r = render_error(target.substr(0, target.find('?')), *error);
+        BeastResponder responder(stream, 11, false);
+        stream.expires_after(options.header_timeout);
+        co_await responder.send(std::move(r));
+        LOG_DEBUG(kTarget, "rejected request: {}", error->message);
+      }
+      break;
+    }
+    stream.expires_never();
+    auto& req = parser.get();
+    bool keep_alive = req.keep_alive() && !stopping.load();
+    Request request = to_request(req);
+    BeastResponder responder(stream, req.version(), keep_alive);
+    in_flight.fetch_add(1);
+    bool threw = false;
+    try {
+      co_await handler(request, responder);
+    } catch (const std::exception& e) {
+      // Handlers return errors as values; this is the last line of defence for a bug.
+      LOG_ERROR(kTarget, "handler threw for {} {}: {}", request.method, request.path, e.what());
+      threw = true;
+    }
+    if (threw) {
+      if (!responder.answered()) {
+        Response response = render_error(request.path, Error(ErrorCode::kInternal, "internal error"));
+        co_await responder.send(std::move(response));
+      }
+      keep_alive = false;
+    }
+    in_flight.fetch_sub(1);
+    if (!keep_alive || responder.closed() || !responder.answered()) break;
+  }
+  {
+    std::lock_guard lock(connections_mu);
+    connections.erase(conn);
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> Server::Impl::accept_loop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), kAwait);
+    if (ec) {
+      if (stopping.load() || ec == asio::error::operation_aborted) co_return;
+      LOG_WARN(kTarget, "accept failed: {}", ec.message());
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, session(std::move(socket)), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        LOG_ERROR(kTarget, "connection ended by an exception: {}", ex.what());
+      }
+    });
+  }
+}
+
+asio::awaitable<void> Server::Impl::shutdown_on_signal() {
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  auto [ec, sig] = co_await signals.async_wait(kAwait);
+  if (ec) co_return;
+  LOG_INFO("isartor", "received {}, shutting down: finishing {} in-flight request(s)",
+           sig == SIGINT ? "SIGINT" : "SIGTERM", in_flight.load());
+  stopping.store(true);
+  beast::error_code ignored;
+  acceptor.close(ignored);
+  asio::steady_timer timer(ioc);
+  auto deadline = std::chrono::steady_clock::now() + options.shutdown_grace;
+  for (;;) {
+    {
+      // Connections waiting for a next request are woken so they see `stopping` and close.
+      std::lock_guard lock(connections_mu);
+      for (const auto& conn : connections) {
+        asio::post(conn->executor, [conn] {
+          if (conn->idle) conn->stream->cancel();
+        });
+      }
+      if (connections.empty()) break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      LOG_WARN("isartor", "shutdown grace period over with {} request(s) in flight", in_flight.load());
+      break;
+    }
+    timer.expires_after(std::chrono::milliseconds(50));
+    co_await timer.async_wait(kAwait);
+  }
+  ioc.stop();
+}
+
+Server::Server(ServerOptions options, Handler handler, ErrorRenderer render_error)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+  impl_->render_error = std::move(render_error);
+}
+
+Server::~Server() = default;
+
+uint16_t Server::port() const { return impl_->bound_port.load(); }
+
+void Server::run() {
+  auto& impl = *impl_;
+  beast::error_code ec;
+  auto address = asio::ip::make_address(impl.options.host, ec);
+  if (ec) throw std::runtime_error("invalid listen address '" + impl.options.host + "'");
+  tcp::endpoint endpoint(address, impl.options.port);
+  impl.acceptor.open(endpoint.protocol());
+  impl.acceptor.set_option(asio::socket_base::reuse_address(true));
+  impl.acceptor.bind(endpoint, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + impl.options.host + ":" + std::to_string(impl.options.port) +
+                             ": " + ec.message());
+  }
+  impl.acceptor.listen(asio::socket_base::max_listen_connections);
+  impl.bound_port.store(impl.acceptor.local_endpoint().port());
+  std::string shown = address.is_v6() ? "[" + impl.options.host + "]" : impl.options.host;
+  LOG_INFO("isartor", "Listening on {}:{}", shown, impl.bound_port.load());
+
+  asio::co_spawn(impl.ioc, impl.accept_loop(), asio::detached);
+  asio::co_spawn(impl.ioc, impl.shutdown_on_signal(), asio::detached);
+
+  int threads = impl.options.threads > 0 ? impl.options.threads
+                                         : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&impl] { impl.ioc.run(); });
+  impl.ioc.run();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace isartor::http

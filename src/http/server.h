@@ -1,0 +1,83 @@
+#pragma once
+// Asynchronous HTTP/1.1 server (Boost.Beast over Asio, C++20 coroutines). Each connection is a
+// coroutine on its own strand, so thousands of idle keep-alive or long SSE connections cost
+// memory, not threads. The server knows nothing of routes or wire formats: it hands each
+// request to a Handler and gives it a Responder for a whole response or a chunked SSE stream.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/result.h"
+
+namespace isartor::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // target without the query string
+  std::string query;   // after '?', may be empty
+  Headers headers;     // as received
+  std::string body;
+
+  // Value of the first header with this name (case-insensitive); empty when absent.
+  std::string_view header(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  Headers headers;
+  std::string body;
+};
+
+// One per request, used from the handler's coroutine only. Every call returns false once the
+// client is gone; the handler should then stop work (which cancels upstream calls).
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  virtual boost::asio::awaitable<bool> send(Response response) = 0;
+  // Starts a chunked text/event-stream response with these extra headers.
+  virtual boost::asio::awaitable<bool> begin_stream(int status, Headers headers) = 0;
+  // Writes one chunk (already SSE-formatted) and flushes it to the socket.
+  virtual boost::asio::awaitable<bool> write(std::string_view data) = 0;
+  virtual boost::asio::awaitable<bool> end_stream() = 0;
+};
+
+using Handler = std::function<boost::asio::awaitable<void>(const Request&, Responder&)>;
+// Renders errors found before a handler runs (body too large, malformed HTTP) for a path.
+using ErrorRenderer = std::function<Response(std::string_view path, const Error&)>;
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8080;
+  uint64_t max_body_bytes = 4 * 1024 * 1024;
+  std::chrono::seconds header_timeout{30};  // to receive a request once it started
+  std::chrono::seconds idle_timeout{60};    // keep-alive wait for the next request
+  std::chrono::seconds shutdown_grace{30};  // in-flight requests get this long after SIGTERM
+  int threads = 0;                          // 0 = hardware concurrency
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler, ErrorRenderer render_error);
+  ~Server();
+  // Binds (throws std::runtime_error naming the address if it cannot), then serves until
+  // SIGINT/SIGTERM; returns after in-flight requests finished or the grace period ran out.
+  void run();
+  // The bound port (useful with port 0). Valid after run() started listening.
+  uint16_t port() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace isartor::http

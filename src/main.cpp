@@ -1,0 +1,114 @@
+// The isartor command: a thin front over the gateway library.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "app/gateway.h"
+#include "config/config.h"
+#include "core/log.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(isartor — prompt firewall between your applications and cloud LLM APIs
+
+Usage: isartor [COMMAND] [--help]
+
+Commands:
+  up        Start the gateway (the default when no command is given)
+  config    Print the effective configuration (secrets masked) and validate it
+  help      Show this help
+
+Options:
+  -h, --help     Show help for the command
+  -V, --version  Print the version and the linked llama.cpp build
+
+Configuration comes from built-in defaults < isartor.toml (or $ISARTOR_CONFIG) < ./.env <
+environment variables named ISARTOR__* (nested keys with "__", e.g. ISARTOR__LAYER2__SIDECAR_URL).
+Logs go to stderr, filtered by ISARTOR_LOG or RUST_LOG (e.g. "info", "isartor=debug").
+)";
+
+constexpr const char* kUpUsage = R"(isartor up — start the gateway
+
+Usage: isartor up
+
+Listens on ISARTOR__HOST_PORT (default 0.0.0.0:8080) and serves /v1/chat/completions,
+/v1/messages, /api/chat, /v1/models, /health and /healthz until SIGINT or SIGTERM; in-flight
+requests are finished first (up to ISARTOR__SHUTDOWN_GRACE_SECS).
+)";
+
+constexpr const char* kConfigUsage = R"(isartor config — print and validate the effective configuration
+
+Usage: isartor config
+
+Prints one ISARTOR__NAME=value line per setting with where it came from (default,
+isartor.toml, .env, env); API keys are masked. Exits 1 with one line naming the variable
+if a value is invalid.
+)";
+
+bool wants_help(const std::vector<std::string_view>& args) {
+  for (auto a : args) {
+    if (a == "-h" || a == "--help") return true;
+  }
+  return false;
+}
+
+isartor::config::Config load_config() {
+  auto config = isartor::config::load_from_process();
+  for (const auto& key : config.unknown_keys) {
+    LOG_WARN("isartor::config", "unknown configuration variable {} is ignored", key);
+  }
+  return config;
+}
+
+int run(const std::vector<std::string_view>& args) {
+  std::string_view command = args.empty() ? "up" : args[0];
+  if (command == "-V" || command == "--version") {
+    std::printf("%s\n", isartor::app::version_string().c_str());
+    return 0;
+  }
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  std::vector<std::string_view> rest(args.empty() ? args.begin() : args.begin() + 1, args.end());
+  if (command == "up") {
+    if (wants_help(rest)) {
+      std::fputs(kUpUsage, stdout);
+      return 0;
+    }
+    auto config = load_config();
+    isartor::app::Gateway gateway(std::move(config));
+    gateway.run();
+    return 0;
+  }
+  if (command == "config") {
+    if (wants_help(rest)) {
+      std::fputs(kConfigUsage, stdout);
+      return 0;
+    }
+    auto config = load_config();
+    std::fputs(isartor::config::describe(config).c_str(), stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "isartor: unknown command '%.*s'\n\n%s", static_cast<int>(command.size()), command.data(), kUsage);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  isartor::log::init_from_env();
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  try {
+    return run(args);
+  } catch (const isartor::config::ConfigError& e) {
+    LOG_ERROR("isartor::config", "{}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    LOG_ERROR("isartor", "{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,21 @@
+#pragma once
+#include "cache/cache_backend.h"
+#include "pipeline/layer.h"
+
+namespace isartor::pipeline {
+
+// L1a: answers a request identical (by cache::exact_cache_key) to an earlier one from the
+// backend; stores whole completions as JSON text.
+class ExactCacheLayer final : public Layer {
+ public:
+  explicit ExactCacheLayer(std::unique_ptr<cache::CacheBackend> backend) : backend_(std::move(backend)) {}
+  std::string_view name() const override { return "l1a"; }
+  LayerStatus status() const override;
+  boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) override;
+  void store(const ChatRequest& request, const api::Json& completion) override;
+
+ private:
+  std::unique_ptr<cache::CacheBackend> backend_;
+};
+
+}  // namespace isartor::pipeline

@@ -1,0 +1,53 @@
+#pragma once
+// The layer chain. A request walks L1a -> L1b -> L2 -> L3; each layer either answers it or
+// passes it on (like an Envoy filter saying stop or continue). On the way back every earlier
+// layer may store the answer that a later layer produced.
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "api/wire_format.h"
+#include "core/result.h"
+#include "providers/provider_client.h"
+
+namespace isartor::pipeline {
+
+struct ChatRequest {
+  api::WireFormat format = api::WireFormat::kOpenAI;  // the route it came in on
+  api::Json body;                                      // canonical OpenAI form, model resolved
+  bool stream = false;                                 // the client wants SSE
+  std::string exact_key;                               // memo of the L1a key, set by that layer
+};
+
+struct Answer {
+  std::string layer;                                 // "l1a" | "l1b" | "l2" | "l3"
+  std::optional<api::Json> completion;               // a whole chat.completion, or
+  std::unique_ptr<providers::ChunkStream> stream;    // a live stream (only when request.stream)
+  std::optional<double> similarity;                  // for semantic hits
+  bool deflected() const { return layer != "l3"; }
+};
+
+struct LayerStatus {
+  bool enabled = false;
+  bool ready = false;
+  std::string detail;  // e.g. provider name, or why not ready
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual std::string_view name() const = 0;
+  virtual LayerStatus status() const = 0;
+  // Answers, or returns std::nullopt to pass the request on. An Error ends the chain.
+  // Called concurrently from many coroutines.
+  virtual boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) = 0;
+  // Remembers a complete answer produced by a later layer. Thread-safe; must not block long.
+  virtual void store(const ChatRequest& request, const api::Json& completion) {
+    (void)request;
+    (void)completion;
+  }
+};
+
+}  // namespace isartor::pipeline

@@ -1,0 +1,61 @@
+#include "pipeline/pipeline.h"
+
+#include "api/openai.h"
+#include "core/log.h"
+
+namespace isartor::pipeline {
+namespace asio = boost::asio;
+
+namespace {
+
+// Passes chunks through and hands the assembled completion to `on_complete` once the upstream
+// ended normally with a finish_reason. Lives as long as the client reads the stream.
+class StoringStream final : public providers::ChunkStream {
+ public:
+  StoringStream(std::unique_ptr<providers::ChunkStream> inner,
+                std::function<void(const api::Json&)> on_complete)
+      : inner_(std::move(inner)), on_complete_(std::move(on_complete)) {}
+
+  asio::awaitable<Result<std::optional<api::Json>>> next() override {
+    auto chunk = co_await inner_->next();
+    if (chunk && *chunk) {
+      assembler_.add_chunk(**chunk);
+    } else if (chunk && !*chunk && assembler_.finished() && on_complete_) {
+      on_complete_(assembler_.completion());
+      on_complete_ = nullptr;
+    }
+    co_return chunk;
+  }
+
+ private:
+  std::unique_ptr<providers::ChunkStream> inner_;
+  std::function<void(const api::Json&)> on_complete_;
+  api::CompletionAssembler assembler_;
+};
+
+}  // namespace
+
+void Pipeline::store_before(std::size_t index, const ChatRequest& request, const api::Json& completion) {
+  for (std::size_t i = 0; i < index; ++i) layers_[i]->store(request, completion);
+}
+
+asio::awaitable<Result<Answer>> Pipeline::handle(ChatRequest request) {
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    auto answer = co_await layers_[i]->answer(request);
+    if (!answer) co_return std::unexpected(answer.error());
+    if (!*answer) continue;
+    Answer result = std::move(**answer);
+    LOG_DEBUG("isartor::pipeline", "answered by {}", result.layer);
+    if (result.completion) {
+      store_before(i, request, *result.completion);
+    } else if (result.stream && i > 0) {
+      result.stream = std::make_unique<StoringStream>(
+          std::move(result.stream),
+          [this, i, req = std::move(request)](const api::Json& completion) { store_before(i, req, completion); });
+    }
+    co_return result;
+  }
+  co_return fail(ErrorCode::kUnavailable, "no layer could answer this request");
+}
+
+}  // namespace isartor::pipeline

@@ -1,0 +1,25 @@
+#pragma once
+#include <vector>
+
+#include "pipeline/layer.h"
+
+namespace isartor::pipeline {
+
+// Runs a request through the layers in order. A streamed answer is wrapped so that, once it
+// finished normally, the assembled completion is stored in the earlier layers; an interrupted
+// stream is never stored.
+class Pipeline {
+ public:
+  explicit Pipeline(std::vector<std::unique_ptr<Layer>> layers) : layers_(std::move(layers)) {}
+
+  // Thread-safe; call from the request's coroutine.
+  boost::asio::awaitable<Result<Answer>> handle(ChatRequest request);
+
+  const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+  void store_before(std::size_t index, const ChatRequest& request, const api::Json& completion);
+};
+
+}  // namespace isartor::pipeline

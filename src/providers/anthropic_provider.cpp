@@ -1,0 +1,84 @@
+// Anthropic Messages API: requests and answers are translated from and to the canonical OpenAI
+// form (api/anthropic.h), streams event by event.
+#include "api/anthropic.h"
+#include "providers/openai_provider.h"
+
+namespace isartor::providers {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* kAnthropicVersion = "2023-06-01";
+
+class AnthropicSseStream final : public SseChunkStream {
+ public:
+  using SseChunkStream::SseChunkStream;
+
+ protected:
+  Result<bool> decode(const api::SseEvent& event, std::vector<api::Json>& out) override {
+    auto chunks = decoder_.on_event(event);
+    if (!chunks) return std::unexpected(chunks.error());
+    for (auto& c : *chunks) out.push_back(std::move(c));
+    return decoder_.done();
+  }
+
+ private:
+  api::AnthropicStreamDecoder decoder_;
+};
+
+class AnthropicProvider final : public ProviderClient {
+ public:
+  AnthropicProvider(UpstreamSettings settings, int default_max_tokens, HttpClient& http)
+      : settings_(std::move(settings)), default_max_tokens_(default_max_tokens), http_(http) {}
+
+  std::string_view name() const override { return "anthropic"; }
+  bool ready() const override { return !settings_.api_key.empty(); }
+
+  asio::awaitable<Result<api::Json>> complete(const api::Json& body) override {
+    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
+    request.erase("stream");
+    auto message = co_await post_json(http_, settings_, request);
+    if (!message) co_return std::unexpected(message.error());
+    co_return api::anthropic_response_to_openai(*message);
+  }
+
+  asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) override {
+    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
+    request["stream"] = true;
+    std::string payload = request.dump();
+    auto call = co_await open_upstream(http_, settings_, std::move(payload), true);
+    if (!call) co_return std::unexpected(call.error());
+    co_return std::make_unique<AnthropicSseStream>(std::move(*call), "anthropic");
+  }
+
+ private:
+  UpstreamSettings settings_;
+  int default_max_tokens_;
+  HttpClient& http_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProviderClient> make_anthropic_provider(const config::Config& config, HttpClient& http) {
+  UpstreamSettings s;
+  s.provider = "anthropic";
+  s.url = base_url(config, "https://api.anthropic.com") + "/v1/messages";
+  s.api_key = config.external_llm_api_key;
+  s.headers = {"x-api-key: " + s.api_key, std::string("anthropic-version: ") + kAnthropicVersion};
+  s.timeout = std::chrono::seconds(config.l3_timeout_secs);
+  return std::make_unique<AnthropicProvider>(std::move(s), config.anthropic_max_tokens, http);
+}
+
+std::unique_ptr<ProviderClient> make_provider(const config::Config& config, HttpClient& http) {
+  switch (config.llm_provider) {
+    case config::Provider::kOpenAI: return make_openai_provider(config, http);
+    case config::Provider::kXai: return make_xai_provider(config, http);
+    case config::Provider::kAzure: return make_azure_provider(config, http);
+    case config::Provider::kAnthropic: return make_anthropic_provider(config, http);
+  }
+  return make_openai_provider(config, http);
+}
+
+}  // namespace isartor::providers

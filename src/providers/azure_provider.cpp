@@ -1,0 +1,19 @@
+// Azure OpenAI: the OpenAI protocol at a per-deployment URL, versioned by a query parameter,
+// authenticated with an `api-key` header.
+#include "providers/openai_provider.h"
+
+namespace isartor::providers {
+
+std::unique_ptr<ProviderClient> make_azure_provider(const config::Config& config, HttpClient& http) {
+  UpstreamSettings s;
+  s.provider = "azure";
+  // config::load() guarantees the endpoint and deployment are set for azure.
+  s.url = base_url(config, "") + "/openai/deployments/" + config.azure_deployment_id +
+          "/chat/completions?api-version=" + config.azure_api_version;
+  s.api_key = config.external_llm_api_key;
+  s.headers = {"api-key: " + s.api_key};
+  s.timeout = std::chrono::seconds(config.l3_timeout_secs);
+  return std::make_unique<OpenAICompatibleProvider>(std::move(s), http);
+}
+
+}  // namespace isartor::providers

@@ -1,0 +1,300 @@
+#include "providers/http_client.h"
+
+#include <curl/curl.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/log.h"
+
+namespace isartor::providers {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* kTarget = "isartor::providers::http";
+// Above this many buffered bytes the transfer pauses until the reader catches up to below half.
+constexpr std::size_t kMaxBufferedBytes = 1 << 20;
+
+struct Event {
+  enum class Kind { kStatus, kData, kDone } kind;
+  long status = 0;
+  std::string data;
+  CURLcode code = CURLE_OK;
+};
+
+Error curl_error(CURLcode code, const std::string& detail, const std::string& url) {
+  std::string what = detail.empty() ? curl_easy_strerror(code) : detail;
+  if (code == CURLE_OPERATION_TIMEDOUT) {
+    return Error(ErrorCode::kUpstreamTimeout, "upstream provider timed out: " + what);
+  }
+  // The URL has no credentials (keys travel in headers), so it is safe to show.
+  return Error(ErrorCode::kUpstream, "could not reach upstream provider at " + url + ": " + what);
+}
+
+}  // namespace
+
+// State shared by the curl thread (producer) and the caller's coroutine (consumer).
+struct Transfer {
+  Transfer(HttpRequest req, asio::any_io_executor ex, HttpClient::Impl* owner)
+      : request(std::move(req)), executor(std::move(ex)), signal(executor), client(owner) {}
+  ~Transfer() {
+    if (easy) curl_easy_cleanup(easy);
+    if (header_list) curl_slist_free_all(header_list);
+  }
+
+  HttpRequest request;
+  asio::any_io_executor executor;
+  asio::steady_timer signal;  // consumer waits on it; producer cancels it (on `executor`)
+  HttpClient::Impl* client;
+  CURL* easy = nullptr;
+  curl_slist* header_list = nullptr;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  bool status_sent = false;  // curl thread only
+
+  std::mutex mu;  // guards the fields below
+  std::deque<Event> events;
+  std::size_t buffered_bytes = 0;
+  bool paused = false;
+
+  // Curl thread: queues an event unless it is data over the buffer limit (then returns false).
+  bool push(Event event, bool may_refuse) {
+    {
+      std::lock_guard lock(mu);
+      if (may_refuse && buffered_bytes >= kMaxBufferedBytes) {
+        paused = true;
+        return false;
+      }
+      buffered_bytes += event.data.size();
+      events.push_back(std::move(event));
+    }
+    asio::post(executor, [self = this, keep = self_ref.lock()] {
+      if (keep) self->signal.cancel();
+    });
+    return true;
+  }
+  std::weak_ptr<Transfer> self_ref;
+};
+
+struct HttpClient::Impl {
+  CURLM* multi = nullptr;
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  std::mutex commands_mu;
+  std::vector<std::function<void()>> commands;
+  std::unordered_map<CURL*, std::shared_ptr<Transfer>> active;  // curl thread only
+
+  void post_command(std::function<void()> fn) {
+    {
+      std::lock_guard lock(commands_mu);
+      commands.push_back(std::move(fn));
+    }
+    curl_multi_wakeup(multi);
+  }
+
+  void run() {
+    while (!stopping.load()) {
+      std::vector<std::function<void()>> todo;
+      {
+        std::lock_guard lock(commands_mu);
+        todo.swap(commands);
+      }
+      for (auto& fn : todo) fn();
+      int running = 0;
+      curl_multi_perform(multi, &running);
+      int left = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+        if (msg->msg == CURLMSG_DONE) finish(msg->easy_handle, msg->data.result);
+      }
+      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    }
+    for (auto& [easy, transfer] : active) {
+      curl_multi_remove_handle(multi, easy);
+      transfer->push(Event{Event::Kind::kDone, 0, {}, CURLE_ABORTED_BY_CALLBACK}, false);
+    }
+    active.clear();
+  }
+
+  void finish(CURL* easy, CURLcode code) {
+    auto it = active.find(easy);
+    if (it == active.end()) return;
+    auto transfer = it->second;
+    active.erase(it);
+    curl_multi_remove_handle(multi, easy);
+    if (code == CURLE_OK && !transfer->status_sent) {
+      long status = 0;
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+      transfer->push(Event{Event::Kind::kStatus, status, {}, CURLE_OK}, false);
+    }
+    Event done{Event::Kind::kDone, 0, {}, code};
+    if (code != CURLE_OK) done.data = transfer->error_buffer;
+    transfer->push(std::move(done), false);
+  }
+
+  static size_t on_write(char* ptr, size_t size, size_t count, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    if (!t->status_sent) {
+      long status = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+      t->push(Event{Event::Kind::kStatus, status, {}, CURLE_OK}, false);
+      t->status_sent = true;
+    }
+    if (!t->push(Event{Event::Kind::kData, 0, std::string(ptr, size * count), CURLE_OK}, true)) {
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    return size * count;
+  }
+
+  void add(const std::shared_ptr<Transfer>& t) {
+    CURL* easy = curl_easy_init();
+    t->easy = easy;
+    const HttpRequest& r = t->request;
+    for (const auto& h : r.headers) t->header_list = curl_slist_append(t->header_list, h.c_str());
+    // Without this curl sends "Expect: 100-continue" for large bodies and waits a second.
+    t->header_list = curl_slist_append(t->header_list, "Expect:");
+    curl_easy_setopt(easy, CURLOPT_URL, r.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->header_list);
+    if (r.method == "POST") {
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    }
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_buffer);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");  // gzip/br when the upstream offers it
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (r.streaming) {
+      // A stream may legitimately last long; what must not happen is silence.
+      curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+      curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
+                       static_cast<long>(std::max<int64_t>(1, r.idle_timeout.count() / 1000)));
+    } else {
+      curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(r.total_timeout.count()));
+    }
+    active.emplace(easy, t);
+    curl_multi_add_handle(multi, easy);
+  }
+
+  void remove(const std::shared_ptr<Transfer>& t) {
+    auto it = active.find(t->easy);
+    if (it == active.end()) return;
+    curl_multi_remove_handle(multi, t->easy);
+    active.erase(it);
+  }
+
+  void resume(const std::shared_ptr<Transfer>& t) {
+    if (active.count(t->easy)) curl_easy_pause(t->easy, CURLPAUSE_CONT);
+  }
+};
+
+namespace {
+
+class CurlCall final : public HttpCall {
+ public:
+  explicit CurlCall(std::shared_ptr<Transfer> t) : t_(std::move(t)) {}
+  ~CurlCall() override { cancel(); }
+
+  asio::awaitable<Result<long>> status() override {
+    for (;;) {
+      Event e = co_await next();
+      if (e.kind == Event::Kind::kStatus) co_return e.status;
+      if (e.kind == Event::Kind::kDone) {
+        done_ = true;
+        co_return std::unexpected(curl_error(e.code, e.data, t_->request.url));
+      }
+    }
+  }
+
+  asio::awaitable<Result<std::optional<std::string>>> read() override {
+    if (done_) co_return std::optional<std::string>{};
+    for (;;) {
+      Event e = co_await next();
+      if (e.kind == Event::Kind::kData) co_return std::optional<std::string>(std::move(e.data));
+      if (e.kind == Event::Kind::kDone) {
+        done_ = true;
+        if (e.code != CURLE_OK) co_return std::unexpected(curl_error(e.code, e.data, t_->request.url));
+        co_return std::optional<std::string>{};
+      }
+    }
+  }
+
+  void cancel() override {
+    if (cancelled_) return;
+    cancelled_ = true;
+    if (!done_) t_->client->post_command([t = t_, client = t_->client] { client->remove(t); });
+  }
+
+ private:
+  asio::awaitable<Event> next() {
+    for (;;) {
+      bool resume = false;
+      {
+        std::lock_guard lock(t_->mu);
+        if (!t_->events.empty()) {
+          Event e = std::move(t_->events.front());
+          t_->events.pop_front();
+          t_->buffered_bytes -= e.data.size();
+          if (t_->paused && t_->buffered_bytes < kMaxBufferedBytes / 2) {
+            t_->paused = false;
+            resume = true;
+          }
+          if (resume) t_->client->post_command([t = t_, c = t_->client] { c->resume(t); });
+          co_return e;
+        }
+      }
+      t_->signal.expires_at(asio::steady_timer::time_point::max());
+      co_await t_->signal.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+  std::shared_ptr<Transfer> t_;
+  bool done_ = false;
+  bool cancelled_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<Result<std::string>> HttpCall::read_all() {
+  std::string body;
+  for (;;) {
+    auto part = co_await read();
+    if (!part) co_return std::unexpected(part.error());
+    if (!*part) co_return body;
+    body += **part;
+  }
+}
+
+HttpClient::HttpClient() : impl_(std::make_unique<Impl>()) {
+  static std::once_flag curl_global;
+  std::call_once(curl_global, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  impl_->multi = curl_multi_init();
+  curl_multi_setopt(impl_->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+HttpClient::~HttpClient() {
+  impl_->stopping.store(true);
+  curl_multi_wakeup(impl_->multi);
+  impl_->thread.join();
+  curl_multi_cleanup(impl_->multi);
+}
+
+std::unique_ptr<HttpCall> HttpClient::start(HttpRequest request, asio::any_io_executor executor) {
+  LOG_DEBUG(kTarget, "upstream {} {}", request.method, request.url);
+  auto t = std::make_shared<Transfer>(std::move(request), std::move(executor), impl_.get());
+  t->self_ref = t;
+  impl_->post_command([t, impl = impl_.get()] { impl->add(t); });
+  return std::make_unique<CurlCall>(t);
+}
+
+}  // namespace isartor::providers

@@ -1,0 +1,88 @@
+#include "providers/openai_provider.h"
+
+namespace isartor::providers {
+namespace asio = boost::asio;
+
+namespace {
+
+class OpenAISseStream final : public SseChunkStream {
+ public:
+  using SseChunkStream::SseChunkStream;
+
+ protected:
+  Result<bool> decode(const api::SseEvent& event, std::vector<api::Json>& out) override {
+    if (event.data == "[DONE]") return true;
+    if (event.data.empty()) return false;
+    auto chunk = api::Json::parse(event.data, nullptr, false);
+    if (!chunk.is_object()) return fail(ErrorCode::kUpstream, "upstream sent a stream event that is not JSON");
+    // Some OpenAI-compatible servers report errors in-band.
+    if (chunk.contains("error")) {
+      const auto& e = chunk["error"];
+      std::string message = e.is_object() && e.value("message", api::Json()).is_string()
+                                ? e["message"].get<std::string>()
+                                : e.dump();
+      return fail(ErrorCode::kUpstream, "upstream stream failed: " + message);
+    }
+    out.push_back(std::move(chunk));
+    return false;
+  }
+};
+
+}  // namespace
+
+Error missing_key_error(std::string_view provider) {
+  return Error(ErrorCode::kUnavailable,
+               "no API key configured for the " + std::string(provider) +
+                   " provider: set ISARTOR__EXTERNAL_LLM_API_KEY (or ISARTOR__EXTERNAL_LLM_API_KEY_FILE)");
+}
+
+std::string base_url(const config::Config& config, std::string_view default_url) {
+  std::string url = config.external_llm_url.empty() ? std::string(default_url) : config.external_llm_url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+asio::awaitable<Result<api::Json>> OpenAICompatibleProvider::complete(const api::Json& body) {
+  if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
+  api::Json request = body;
+  request.erase("stream");
+  request.erase("stream_options");
+  co_return co_await post_json(http_, settings_, request);
+}
+
+asio::awaitable<Result<std::unique_ptr<ChunkStream>>> OpenAICompatibleProvider::stream(const api::Json& body) {
+  if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
+  api::Json request = body;
+  request["stream"] = true;
+  // Usage arrives in a final chunk only when asked for; the cache and the Anthropic front end need it.
+  if (!request.contains("stream_options")) request["stream_options"] = {{"include_usage", true}};
+  std::string payload = request.dump();
+  auto call = co_await open_upstream(http_, settings_, std::move(payload), true);
+  if (!call) co_return std::unexpected(call.error());
+  co_return std::make_unique<OpenAISseStream>(std::move(*call), settings_.provider);
+}
+
+namespace {
+
+std::unique_ptr<ProviderClient> make_bearer_provider(const config::Config& config, HttpClient& http,
+                                                     std::string name, std::string_view default_url) {
+  UpstreamSettings s;
+  s.provider = std::move(name);
+  s.url = base_url(config, default_url) + "/chat/completions";
+  s.api_key = config.external_llm_api_key;
+  s.headers = {"Authorization: Bearer " + s.api_key};
+  s.timeout = std::chrono::seconds(config.l3_timeout_secs);
+  return std::make_unique<OpenAICompatibleProvider>(std::move(s), http);
+}
+
+}  // namespace
+
+std::unique_ptr<ProviderClient> make_openai_provider(const config::Config& config, HttpClient& http) {
+  return make_bearer_provider(config, http, "openai", "https://api.openai.com/v1");
+}
+
+std::unique_ptr<ProviderClient> make_xai_provider(const config::Config& config, HttpClient& http) {
+  return make_bearer_provider(config, http, "xai", "https://api.x.ai/v1");
+}
+
+}  // namespace isartor::providers

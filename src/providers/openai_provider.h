@@ -1,0 +1,35 @@
+#pragma once
+// Providers that speak the OpenAI chat.completions protocol: OpenAI itself, xAI and Azure
+// OpenAI differ only in endpoint URL and auth header. The request body is forwarded untouched
+// (tools, unknown fields), apart from the resolved model and the stream flags.
+#include "providers/upstream.h"
+
+namespace isartor::providers {
+
+class OpenAICompatibleProvider final : public ProviderClient {
+ public:
+  OpenAICompatibleProvider(UpstreamSettings settings, HttpClient& http)
+      : settings_(std::move(settings)), http_(http) {}
+
+  std::string_view name() const override { return settings_.provider; }
+  bool ready() const override { return !settings_.api_key.empty(); }
+  boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) override;
+  boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) override;
+
+ private:
+  UpstreamSettings settings_;
+  HttpClient& http_;
+};
+
+// The error every provider returns while no key is configured. Pure.
+Error missing_key_error(std::string_view provider);
+
+std::unique_ptr<ProviderClient> make_openai_provider(const config::Config& config, HttpClient& http);
+std::unique_ptr<ProviderClient> make_xai_provider(const config::Config& config, HttpClient& http);
+std::unique_ptr<ProviderClient> make_azure_provider(const config::Config& config, HttpClient& http);
+std::unique_ptr<ProviderClient> make_anthropic_provider(const config::Config& config, HttpClient& http);
+
+// Base URL without a trailing slash: the configured override or the provider's default. Pure.
+std::string base_url(const config::Config& config, std::string_view default_url);
+
+}  // namespace isartor::providers

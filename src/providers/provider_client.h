@@ -1,0 +1,44 @@
+#pragma once
+// L3: a cloud LLM provider. Every provider takes and returns the canonical OpenAI form; the
+// ones with another wire format (Anthropic) translate inside. One file per provider.
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "api/wire_format.h"
+#include "config/config.h"
+#include "core/result.h"
+
+namespace isartor::providers {
+
+class HttpClient;
+
+// A streamed answer as OpenAI chat.completion.chunk objects. Used from one coroutine.
+class ChunkStream {
+ public:
+  virtual ~ChunkStream() = default;
+  // The next chunk; std::nullopt when the stream ended normally (after [DONE] / message_stop).
+  // An upstream that closes before its terminal event yields an Error (kUpstream).
+  virtual boost::asio::awaitable<Result<std::optional<api::Json>>> next() = 0;
+};
+
+class ProviderClient {
+ public:
+  virtual ~ProviderClient() = default;
+  // "openai", "azure", "anthropic", "xai".
+  virtual std::string_view name() const = 0;
+  // True when a key is configured; otherwise calls fail with kUnavailable naming the variable.
+  virtual bool ready() const = 0;
+  // A whole chat.completion for an OpenAI-form body (model already resolved). Must be awaited
+  // on the caller's executor; safe to call concurrently from many coroutines.
+  virtual boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) = 0;
+  // Starts a streamed answer; returns once the upstream accepted (2xx status), so errors before
+  // the first byte are reported as values, not as a broken stream.
+  virtual boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) = 0;
+};
+
+// Builds the configured provider. Throws config::ConfigError for an unusable configuration.
+std::unique_ptr<ProviderClient> make_provider(const config::Config& config, HttpClient& http);
+
+}  // namespace isartor::providers

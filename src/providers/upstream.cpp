@@ -1,0 +1,111 @@
+#include "providers/upstream.h"
+
+#include "api/errors.h"
+#include "core/log.h"
+
+namespace isartor::providers {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* kTarget = "isartor::providers";
+
+// The provider's own explanation: OpenAI and Anthropic both put it in error.message.
+std::string provider_message(const std::string& body) {
+  auto json = api::Json::parse(body, nullptr, false);
+  if (json.is_object() && json.contains("error")) {
+    const auto& error = json["error"];
+    if (error.is_object() && error.contains("message") && error["message"].is_string()) {
+      return error["message"].get<std::string>();
+    }
+    if (error.is_string()) return error.get<std::string>();
+  }
+  constexpr std::size_t kMaxShown = 300;
+  return body.size() > kMaxShown ? body.substr(0, kMaxShown) + "..." : body;
+}
+
+}  // namespace
+
+asio::awaitable<Result<std::unique_ptr<HttpCall>>> open_upstream(HttpClient& http,
+                                                                 const UpstreamSettings& settings,
+                                                                 std::string body, bool streaming) {
+  HttpRequest request;
+  request.url = settings.url;
+  request.headers = settings.headers;
+  request.headers.push_back("Content-Type: application/json");
+  request.headers.push_back(streaming ? "Accept: text/event-stream" : "Accept: application/json");
+  request.headers.push_back("User-Agent: isartor/" ISARTOR_VERSION);
+  request.body = std::move(body);
+  request.streaming = streaming;
+  request.total_timeout = settings.timeout;
+  request.idle_timeout = settings.timeout;
+
+  auto call = http.start(std::move(request), co_await asio::this_coro::executor);
+  auto status = co_await call->status();
+  if (!status) {
+    status.error().message = api::redact(status.error().message, {settings.api_key});
+    co_return std::unexpected(status.error());
+  }
+  if (*status >= 200 && *status < 300) co_return std::move(call);
+
+  auto error_body = co_await call->read_all();
+  std::string message = error_body ? provider_message(*error_body) : error_body.error().message;
+  Error error(*status == 408 || *status == 504 ? ErrorCode::kUpstreamTimeout : ErrorCode::kUpstream,
+              api::redact("upstream provider " + settings.provider + " returned HTTP " +
+                              std::to_string(*status) + ": " + message,
+                          {settings.api_key}));
+  error.upstream_status = static_cast<int>(*status);
+  LOG_WARN(kTarget, "{}", error.message);
+  co_return std::unexpected(std::move(error));
+}
+
+asio::awaitable<Result<api::Json>> post_json(HttpClient& http, const UpstreamSettings& settings,
+                                             const api::Json& body) {
+  std::string payload = body.dump();
+  auto call = co_await open_upstream(http, settings, std::move(payload), false);
+  if (!call) co_return std::unexpected(call.error());
+  auto text = co_await (*call)->read_all();
+  if (!text) co_return std::unexpected(text.error());
+  auto json = api::Json::parse(*text, nullptr, false);
+  if (!json.is_object()) {
+    co_return fail(ErrorCode::kUpstream,
+                   "upstream provider " + settings.provider + " returned a body that is not a JSON object");
+  }
+  co_return json;
+}
+
+asio::awaitable<Result<std::optional<api::Json>>> SseChunkStream::next() {
+  for (;;) {
+    if (!ready_.empty()) {
+      api::Json chunk = std::move(ready_.front());
+      ready_.pop_front();
+      co_return std::optional<api::Json>(std::move(chunk));
+    }
+    if (ended_) co_return std::optional<api::Json>{};
+    auto bytes = co_await call_->read();
+    if (!bytes) co_return std::unexpected(bytes.error());
+    auto events = *bytes ? parser_.feed(**bytes) : parser_.finish();
+    std::vector<api::Json> out;
+    for (const auto& event : events) {
+      auto terminal = decode(event, out);
+      if (!terminal) co_return std::unexpected(terminal.error());
+      if (*terminal) {
+        ended_ = true;
+        break;
+      }
+    }
+    for (auto& chunk : out) ready_.push_back(std::move(chunk));
+    if (ended_) {
+      // Read the (empty) rest so the pooled connection stays reusable.
+      while (true) {
+        auto rest = co_await call_->read();
+        if (!rest || !*rest) break;
+      }
+    } else if (!*bytes) {
+      co_return fail(ErrorCode::kUpstream,
+                     "upstream provider " + provider_ + " closed the stream before it finished");
+    }
+  }
+}
+
+}  // namespace isartor::providers

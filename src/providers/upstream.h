@@ -1,0 +1,55 @@
+#pragma once
+// What every provider does with the HTTP client: open a call and turn a non-2xx answer into an
+// Error carrying the provider's own message (keys redacted), and read an SSE body as a
+// ChunkStream. Shared by the provider files so they only hold what differs.
+#include <boost/asio/awaitable.hpp>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/sse.h"
+#include "providers/http_client.h"
+#include "providers/provider_client.h"
+
+namespace isartor::providers {
+
+struct UpstreamSettings {
+  std::string provider;   // for messages: "openai", ...
+  std::string url;        // full endpoint URL
+  std::vector<std::string> headers;  // auth and version headers, "Name: value"
+  std::string api_key;    // to redact from anything the provider echoes back
+  std::chrono::seconds timeout{120};
+};
+
+// Sends `body` as JSON and waits for a 2xx status. A non-2xx status becomes kUpstream (or
+// kUpstreamTimeout for 408/504) with the provider's error message, redacted. Must run on the
+// caller's executor.
+boost::asio::awaitable<Result<std::unique_ptr<HttpCall>>> open_upstream(
+    HttpClient& http, const UpstreamSettings& settings, std::string body, bool streaming);
+
+// open_upstream + read + parse the JSON body (garbage -> kUpstream).
+boost::asio::awaitable<Result<api::Json>> post_json(HttpClient& http, const UpstreamSettings& settings,
+                                                    const api::Json& body);
+
+// Reads an SSE body and yields chunks that `decode` makes of each event, until `decode` reports
+// the terminal event. A body that ends before it is an error: an interrupted stream.
+class SseChunkStream : public ChunkStream {
+ public:
+  SseChunkStream(std::unique_ptr<HttpCall> call, std::string provider)
+      : call_(std::move(call)), provider_(std::move(provider)) {}
+  boost::asio::awaitable<Result<std::optional<api::Json>>> next() final;
+
+ protected:
+  // Appends the chunks made of one event to `out`; returns true when it was the terminal event.
+  virtual Result<bool> decode(const api::SseEvent& event, std::vector<api::Json>& out) = 0;
+
+ private:
+  std::unique_ptr<HttpCall> call_;
+  std::string provider_;
+  api::SseParser parser_;
+  std::deque<api::Json> ready_;
+  bool ended_ = false;
+};
+
+}  // namespace isartor::providers

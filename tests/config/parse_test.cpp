@@ -1,0 +1,165 @@
+// parse_toml and parse_dotenv: the accepted syntax and the line-numbered errors.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+
+namespace isartor::config {
+namespace {
+
+using Map = std::map<std::string, std::string>;
+
+template <class Parser>
+std::string error_of(Parser parser, const std::string& text) {
+  try {
+    parser(text);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(ParseToml, SectionsKeysAndValueTypes) {
+  const Map parsed = parse_toml(R"(# Isartor config
+host_port = "0.0.0.0:9090"   # trailing comment
+cache_ttl_secs = 1_000
+similarity_threshold = 0.9
+Enable_Monitoring = true
+offline_mode = false
+
+[layer2]
+sidecar_url = 'http://127.0.0.1:8081'
+temperature = 1e-1
+gpu_layers = +3
+max_classify_tokens = -4
+
+[embedding_sidecar]
+sidecar_url = "http://127.0.0.1:8082"
+
+[layer2.extra]
+a.b = "dotted"
+)");
+  const Map expected = {
+      {"ISARTOR__HOST_PORT", "0.0.0.0:9090"},
+      {"ISARTOR__CACHE_TTL_SECS", "1000"},
+      {"ISARTOR__SIMILARITY_THRESHOLD", "0.9"},
+      {"ISARTOR__ENABLE_MONITORING", "true"},
+      {"ISARTOR__OFFLINE_MODE", "false"},
+      {"ISARTOR__LAYER2__SIDECAR_URL", "http://127.0.0.1:8081"},
+      {"ISARTOR__LAYER2__TEMPERATURE", "1e-1"},
+      {"ISARTOR__LAYER2__GPU_LAYERS", "3"},
+      {"ISARTOR__LAYER2__MAX_CLASSIFY_TOKENS", "-4"},
+      {"ISARTOR__EMBEDDING_SIDECAR__SIDECAR_URL", "http://127.0.0.1:8082"},
+      {"ISARTOR__LAYER2__EXTRA__A__B", "dotted"},
+  };
+  EXPECT_EQ(parsed, expected);
+}
+
+TEST(ParseToml, StringEscapesAndLiterals) {
+  const Map parsed = parse_toml(
+      "a = \"q\\\"uote \\\\ back\\nnew\\ttab\"\n"
+      "b = 'C:\\path\\n # not a comment'\n"
+      "c = \"has # hash\"  # real comment\n"
+      "d = \"\"\n");
+  EXPECT_EQ(parsed.at("ISARTOR__A"), "q\"uote \\ back\nnew\ttab");
+  EXPECT_EQ(parsed.at("ISARTOR__B"), "C:\\path\\n # not a comment");
+  EXPECT_EQ(parsed.at("ISARTOR__C"), "has # hash");
+  EXPECT_EQ(parsed.at("ISARTOR__D"), "");
+}
+
+TEST(ParseToml, EmptyAndCrLfInput) {
+  EXPECT_TRUE(parse_toml("").empty());
+  EXPECT_TRUE(parse_toml("\n  \n# only comments\n").empty());
+  EXPECT_EQ(parse_toml("[server]\r\nport = 1\r\n"), (Map{{"ISARTOR__SERVER__PORT", "1"}}));
+}
+
+TEST(ParseToml, ErrorsNameTheLine) {
+  EXPECT_EQ(error_of(parse_toml, "a = 1\n\njust words\n"), "line 3: expected key = value");
+  EXPECT_EQ(error_of(parse_toml, "a = \"open\n"), "line 1: unterminated string");
+  EXPECT_EQ(error_of(parse_toml, "a = \"bad \\q escape\"\n"), "line 1: unknown escape \\q");
+  EXPECT_EQ(error_of(parse_toml, "# c\n[layer2\n"), "line 2: expected ] after the table name");
+  EXPECT_EQ(error_of(parse_toml, "[[servers]]\n"), "line 1: arrays of tables are not supported");
+  EXPECT_EQ(error_of(parse_toml, "a = \"x\" y\n"), "line 1: unexpected text after the value");
+  EXPECT_EQ(error_of(parse_toml, "a = bare\n"),
+            "line 1: expected a quoted string, a number, true or false");
+  EXPECT_EQ(error_of(parse_toml, "a = 1\na = 2\n"), "line 2: duplicate key ISARTOR__A");
+  EXPECT_EQ(error_of(parse_toml, "a =\n"), "line 1: missing value");
+  EXPECT_EQ(error_of(parse_toml, "a = \"\"\"x\"\"\"\n"),
+            "line 1: multi-line strings are not supported");
+  EXPECT_EQ(error_of(parse_toml, "a b = 1\n"), "line 1: bad key (use letters, digits, _ and -)");
+  EXPECT_EQ(error_of(parse_toml, "[a b]\n"), "line 1: bad table name");
+  EXPECT_EQ(error_of(parse_toml, "[a] x\n"), "line 1: unexpected text after the table header");
+  for (const char* bad : {"a = 1__0\n", "a = _1\n", "a = 1_\n", "a = nan\n", "a = inf\n",
+                          "a = 1.2.3\n", "a = True\n", "a = 0x10\n", "a = 1 2\n"}) {
+    EXPECT_THAT(error_of(parse_toml, bad), testing::StartsWith("line 1: ")) << bad;
+  }
+}
+
+TEST(ParseToml, FeedsLoad) {
+  Sources s;
+  s.toml = parse_toml("cache_mode = \"semantic\"\n[layer2]\nmax_generate_tokens = 64\n");
+  const Config c = load(s);
+  EXPECT_EQ(c.cache_mode, CacheMode::kSemantic);
+  EXPECT_EQ(c.layer2.max_generate_tokens, 64);
+}
+
+TEST(ParseDotenv, Syntax) {
+  const Map parsed = parse_dotenv(R"(# comment
+ISARTOR__CACHE_MODE=exact
+export ISARTOR__LLM_PROVIDER=anthropic
+
+PLAIN = spaced value   # trailing comment
+HASH=a#b
+LEADING_HASH=#kept
+EMPTY=
+EMPTY_COMMENT= # nothing
+DOUBLE="line1\nline2 \"q\" # not comment"  # comment
+SINGLE='raw \n # kept'
+WIN_PATH="C:\Users\x"
+lower_case=1
+DUP=first
+DUP=second
+)");
+  const Map expected = {
+      {"ISARTOR__CACHE_MODE", "exact"},
+      {"ISARTOR__LLM_PROVIDER", "anthropic"},
+      {"PLAIN", "spaced value"},
+      {"HASH", "a#b"},
+      {"LEADING_HASH", "#kept"},
+      {"EMPTY", ""},
+      {"EMPTY_COMMENT", ""},
+      {"DOUBLE", "line1\nline2 \"q\" # not comment"},
+      {"SINGLE", "raw \\n # kept"},
+      {"WIN_PATH", "C:\\Users\\x"},
+      {"lower_case", "1"},
+      {"DUP", "second"},
+  };
+  EXPECT_EQ(parsed, expected);
+}
+
+TEST(ParseDotenv, CrLfAndEmpty) {
+  EXPECT_TRUE(parse_dotenv("").empty());
+  EXPECT_EQ(parse_dotenv("A=1\r\nB=\"2\"\r\n"), (Map{{"A", "1"}, {"B", "2"}}));
+}
+
+TEST(ParseDotenv, ErrorsNameTheLine) {
+  EXPECT_EQ(error_of(parse_dotenv, "A=1\nnot an assignment\n"), "line 2: expected KEY=VALUE");
+  EXPECT_EQ(error_of(parse_dotenv, "1ABC=x\n"),
+            "line 1: bad variable name (use letters, digits and _)");
+  EXPECT_EQ(error_of(parse_dotenv, "MY-KEY=x\n"),
+            "line 1: bad variable name (use letters, digits and _)");
+  EXPECT_EQ(error_of(parse_dotenv, "=x\n"),
+            "line 1: bad variable name (use letters, digits and _)");
+  EXPECT_EQ(error_of(parse_dotenv, "\n\nA=\"open\n"), "line 3: unterminated string");
+  EXPECT_EQ(error_of(parse_dotenv, "A='open\n"), "line 1: unterminated string");
+  EXPECT_EQ(error_of(parse_dotenv, "A=\"x\"y\n"),
+            "line 1: unexpected text after the closing quote");
+}
+
+TEST(ParseDotenv, ErrorsDoNotEchoTheLine) {
+  const std::string error = error_of(parse_dotenv, "ISARTOR__GATEWAY_API_KEY=\"sk-secret-value\n");
+  EXPECT_EQ(error, "line 1: unterminated string");
+}
+
+}  // namespace
+}  // namespace isartor::config

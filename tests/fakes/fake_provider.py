@@ -1,0 +1,632 @@
+#!/usr/bin/env python3
+"""A local fake of the cloud LLM APIs Isartor talks to, speaking their real wire protocols.
+
+One HTTP/1.1 server (keep-alive, chunked SSE) serves every dialect:
+  OpenAI / xAI    POST /v1/chat/completions                        Authorization: Bearer <key>
+  Azure OpenAI    POST /openai/deployments/{dep}/chat/completions   api-key: <key>, ?api-version=
+  Anthropic       POST /v1/messages        x-api-key (or Authorization: Bearer) + anthropic-version
+  Model list      GET  /v1/models                                   Authorization: Bearer <key>
+  Call log        GET  /_fake/calls, POST /_fake/reset              (no auth; not recorded)
+
+The answer is "Echo: " + the text of the last user message; the model is echoed from the request.
+Magic strings in the last user message steer it:
+  [[fail:503]]  that HTTP status with the dialect's error JSON (its message contains the API key
+                that was sent, so tests can prove the gateway redacts it)
+  [[slow:2.5]]  sleep that many seconds before answering
+  [[tool]]      answer with a get_weather tool call ({"city":"Paris"}), as deltas when streaming
+  [[cut]]       send part of the answer, then close the connection abruptly
+  [[garbage]]   200 with a body that is not JSON
+
+Use from Python: `fake = FakeProvider().start(); fake.url; fake.calls; fake.reset(); fake.stop()`.
+Use as a script (benchmarks): `python3 fake_provider.py --port 0 --latency-ms 50` prints the port.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterable
+from urllib.parse import parse_qs, urlsplit
+
+DEFAULT_API_KEY = "sk-test-fake-0123456789abcdef"
+TOOL_NAME = "get_weather"
+TOOL_ARGUMENTS = '{"city":"Paris"}'
+MODELS = ["gpt-4o-mini", "gpt-4o", "grok-2-latest", "claude-haiku-4-5"]
+
+_AZURE_PATH = re.compile(r"/openai/deployments/([^/]+)/chat/completions")
+_FAIL = re.compile(r"\[\[fail:(\d{3})\]\]")
+_SLOW = re.compile(r"\[\[slow:(\d+(?:\.\d+)?)\]\]")
+
+
+# ----------------------------------------------------------------------------------------------
+# Request helpers shared by tests
+# ----------------------------------------------------------------------------------------------
+
+def content_text(content: Any) -> str:
+    """Text of an OpenAI or Anthropic message content: a string, or text parts/blocks joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def last_user_text(body: Any) -> str:
+    """Text of the last user message of an OpenAI or Anthropic request body ("" if none)."""
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return ""
+    for message in reversed(body["messages"]):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return content_text(message.get("content"))
+    return ""
+
+
+def answer_for(prompt: str) -> str:
+    """The deterministic answer the fake gives to a last user message."""
+    return "Echo: " + prompt
+
+
+def split_pieces(text: str, min_pieces: int = 4, max_pieces: int = 8) -> list[str]:
+    """Splits text into between min_pieces and max_pieces non-empty pieces (fewer only if short)."""
+    count = max(1, min(len(text), max(min_pieces, min(max_pieces, len(text) // 12))))
+    size, extra = divmod(len(text), count)
+    pieces, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def _prompt_tokens(body: dict) -> int:
+    total = _tokens(content_text(body.get("system")))
+    for message in body.get("messages", []):
+        if isinstance(message, dict):
+            total += _tokens(content_text(message.get("content")))
+    return total
+
+
+class _Plan:
+    """What the magic strings in the prompt ask for."""
+
+    def __init__(self, prompt: str):
+        fail = _FAIL.search(prompt)
+        slow = _SLOW.search(prompt)
+        self.fail_status = int(fail.group(1)) if fail else None
+        self.slow_secs = float(slow.group(1)) if slow else 0.0
+        self.tool = "[[tool]]" in prompt
+        self.cut = "[[cut]]" in prompt
+        self.garbage = "[[garbage]]" in prompt
+
+
+# ----------------------------------------------------------------------------------------------
+# Dialects: auth, validation, error shapes and answer bodies of each provider API
+# ----------------------------------------------------------------------------------------------
+
+class _OpenAIDialect:
+    name = "openai"
+
+    def error_body(self, message: str, type_: str, code: Any = None, param: Any = None) -> dict:
+        return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+    def sent_key(self, headers) -> str:
+        auth = headers.get("Authorization", "")
+        return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+
+    def auth_error(self, key: str) -> tuple[int, dict]:
+        if not key:
+            return 401, self.error_body(
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                "invalid_request_error", None)
+        return 401, self.error_body(f"Incorrect API key provided: {key[:5]}*****.",
+                                    "invalid_request_error", "invalid_api_key")
+
+    def preflight(self, query: dict) -> tuple[int, dict] | None:
+        return None
+
+    def validate(self, body: Any, require_model: bool = True) -> tuple[int, dict] | None:
+        if not isinstance(body, dict):
+            return 400, self.error_body("We could not parse the JSON body of your request.",
+                                        "invalid_request_error")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return 400, self.error_body("Missing required parameter: 'messages'.",
+                                        "invalid_request_error", "missing_required_parameter", "messages")
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                return 400, self.error_body(f"Invalid value for 'messages[{i}].role'.",
+                                            "invalid_request_error", "invalid_value", f"messages[{i}].role")
+        if require_model and not isinstance(body.get("model"), str):
+            return 400, self.error_body("Missing required parameter: 'model'.",
+                                        "invalid_request_error", "missing_required_parameter", "model")
+        return None
+
+    def failure(self, status: int, key: str) -> dict:
+        type_ = "server_error" if status >= 500 else "invalid_request_error"
+        return self.error_body(f"Simulated upstream failure {status} (request made with key {key})", type_)
+
+    def model(self, body: dict, route_param: str | None) -> str:
+        return body.get("model") or route_param or "gpt-4o-mini"
+
+    def completion(self, body: dict, model: str, text: str | None, tool: bool) -> dict:
+        message: dict = {"role": "assistant", "content": text, "refusal": None}
+        if tool:
+            message["content"] = None
+            message["tool_calls"] = [{"id": "call_fake_" + uuid.uuid4().hex[:12], "type": "function",
+                                      "function": {"name": TOOL_NAME, "arguments": TOOL_ARGUMENTS}}]
+        completion_tokens = _tokens(text or TOOL_ARGUMENTS)
+        prompt_tokens = _prompt_tokens(body)
+        return {
+            "id": "chatcmpl-fake" + uuid.uuid4().hex[:20], "object": "chat.completion",
+            "created": int(time.time()), "model": model, "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "message": message, "logprobs": None,
+                         "finish_reason": "tool_calls" if tool else "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+    def stream(self, body: dict, model: str, text: str, tool: bool) -> Iterable[tuple[str, bytes]]:
+        """Yields (kind, sse bytes); kind "content" marks the events the fake spaces out in time."""
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        base = {"id": "chatcmpl-fake" + uuid.uuid4().hex[:20], "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": model, "system_fingerprint": "fp_fake"}
+
+        def chunk(delta: dict, finish: str | None = None) -> bytes:
+            payload = dict(base, choices=[{"index": 0, "delta": delta, "logprobs": None,
+                                           "finish_reason": finish}])
+            if include_usage:
+                payload["usage"] = None
+            return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+        if tool:
+            yield "head", chunk({"role": "assistant", "content": None, "tool_calls": [
+                {"index": 0, "id": "call_fake_" + uuid.uuid4().hex[:12], "type": "function",
+                 "function": {"name": TOOL_NAME, "arguments": ""}}]})
+            for piece in split_pieces(TOOL_ARGUMENTS):
+                yield "content", chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            yield "tail", chunk({}, "tool_calls")
+        else:
+            yield "head", chunk({"role": "assistant", "content": "", "refusal": None})
+            for piece in split_pieces(text):
+                yield "content", chunk({"content": piece})
+            yield "tail", chunk({}, "stop")
+        if include_usage:
+            prompt_tokens, completion_tokens = _prompt_tokens(body), _tokens(text or TOOL_ARGUMENTS)
+            payload = dict(base, choices=[], usage={"prompt_tokens": prompt_tokens,
+                                                    "completion_tokens": completion_tokens,
+                                                    "total_tokens": prompt_tokens + completion_tokens})
+            yield "tail", b"data: " + json.dumps(payload).encode() + b"\n\n"
+        yield "tail", b"data: [DONE]\n\n"
+
+
+class _AzureDialect(_OpenAIDialect):
+    name = "azure"
+
+    def sent_key(self, headers) -> str:
+        return headers.get("api-key", "").strip()
+
+    def auth_error(self, key: str) -> tuple[int, dict]:
+        return 401, {"error": {"code": "401", "message": "Access denied due to invalid subscription key "
+                                                         "or wrong API endpoint. Make sure to provide a "
+                                                         "valid key for an active subscription and use a "
+                                                         "correct regional API endpoint for your resource."}}
+
+    def preflight(self, query: dict) -> tuple[int, dict] | None:
+        if not query.get("api-version"):
+            return 400, self.error_body("Missing required query parameter: api-version",
+                                        "invalid_request_error", "BadRequest", "api-version")
+        return None
+
+    def validate(self, body: Any, require_model: bool = False) -> tuple[int, dict] | None:
+        return super().validate(body, require_model=False)
+
+
+class _AnthropicDialect:
+    name = "anthropic"
+
+    def error_body(self, message: str, type_: str) -> dict:
+        return {"type": "error", "error": {"type": type_, "message": message}}
+
+    def sent_key(self, headers) -> str:
+        # The API takes x-api-key; anthropic SDK >= 2 sends the key as "Authorization: Bearer" instead.
+        return headers.get("x-api-key", "").strip() or _OPENAI.sent_key(headers)
+
+    def auth_error(self, key: str) -> tuple[int, dict]:
+        return 401, self.error_body("invalid x-api-key", "authentication_error")
+
+    def preflight(self, query: dict) -> tuple[int, dict] | None:
+        return None
+
+    def check_version(self, headers) -> tuple[int, dict] | None:
+        if not headers.get("anthropic-version"):
+            return 400, self.error_body("anthropic-version: header is required", "invalid_request_error")
+        return None
+
+    def validate(self, body: Any) -> tuple[int, dict] | None:
+        if not isinstance(body, dict):
+            return 400, self.error_body("There was an issue with the request body: not an object",
+                                        "invalid_request_error")
+        for field in ("model", "max_tokens", "messages"):
+            if field not in body:
+                return 400, self.error_body(f"{field}: Field required", "invalid_request_error")
+        if not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool):
+            return 400, self.error_body("max_tokens: Input should be a valid integer", "invalid_request_error")
+        messages = body["messages"]
+        if not isinstance(messages, list) or not messages:
+            return 400, self.error_body("messages: at least one message is required", "invalid_request_error")
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+                return 400, self.error_body(f"messages.{i}.role: Input should be 'user' or 'assistant'",
+                                            "invalid_request_error")
+        return None
+
+    def failure(self, status: int, key: str) -> dict:
+        type_ = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                 404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+        return self.error_body(f"Simulated upstream failure {status} (request made with key {key})", type_)
+
+    def model(self, body: dict, route_param: str | None) -> str:
+        return body["model"]
+
+    def _usage(self, body: dict, text: str) -> dict:
+        return {"input_tokens": _prompt_tokens(body), "output_tokens": _tokens(text)}
+
+    def completion(self, body: dict, model: str, text: str | None, tool: bool) -> dict:
+        if tool:
+            content = [{"type": "tool_use", "id": "toolu_fake" + uuid.uuid4().hex[:16], "name": TOOL_NAME,
+                        "input": json.loads(TOOL_ARGUMENTS)}]
+        else:
+            content = [{"type": "text", "text": text}]
+        return {"id": "msg_fake" + uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
+                "model": model, "content": content, "stop_reason": "tool_use" if tool else "end_turn",
+                "stop_sequence": None, "usage": self._usage(body, text or TOOL_ARGUMENTS)}
+
+    def stream(self, body: dict, model: str, text: str, tool: bool) -> Iterable[tuple[str, bytes]]:
+        def event(name: str, payload: dict) -> bytes:
+            return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+
+        usage = self._usage(body, text or TOOL_ARGUMENTS)
+        yield "head", event("message_start", {"type": "message_start", "message": {
+            "id": "msg_fake" + uuid.uuid4().hex[:20], "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1}}})
+        if tool:
+            block = {"type": "tool_use", "id": "toolu_fake" + uuid.uuid4().hex[:16], "name": TOOL_NAME, "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_pieces(TOOL_ARGUMENTS)]
+        else:
+            block = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": p} for p in split_pieces(text)]
+        yield "head", event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                    "content_block": block})
+        yield "head", event("ping", {"type": "ping"})
+        for delta in deltas:
+            yield "content", event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                           "delta": delta})
+        yield "tail", event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield "tail", event("message_delta", {"type": "message_delta",
+                                              "delta": {"stop_reason": "tool_use" if tool else "end_turn",
+                                                        "stop_sequence": None},
+                                              "usage": {"output_tokens": usage["output_tokens"]}})
+        yield "tail", event("message_stop", {"type": "message_stop"})
+
+
+_OPENAI, _AZURE, _ANTHROPIC = _OpenAIDialect(), _AzureDialect(), _AnthropicDialect()
+
+
+# ----------------------------------------------------------------------------------------------
+# HTTP layer
+# ----------------------------------------------------------------------------------------------
+
+class _Aborted(Exception):
+    """The handler closed the connection on purpose ([[cut]]) or the client went away."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeProvider/1.0"
+    sys_version = ""
+    timeout = 120  # idle keep-alive connections are dropped after this
+
+    server: "_Server"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if self.server.fake.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            data = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(data)
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        if len(data) < length:
+            raise _Aborted("request body truncated")
+        return data
+
+    def _send_bytes(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, payload: Any, extra: dict | None = None) -> None:
+        self._send_bytes(status, json.dumps(payload).encode(), "application/json", extra)
+
+    def _start_stream(self, extra: dict) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _abort(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        raise _Aborted("cut on purpose")
+
+    def _dispatch(self) -> None:
+        fake = self.server.fake
+        try:
+            url = urlsplit(self.path)
+            raw = self._read_body()
+            try:
+                body = json.loads(raw) if raw else None
+                bad_json = False
+            except ValueError:
+                body, bad_json = None, True
+            if url.path == "/_fake/calls" and self.command == "GET":
+                return self._send_json(200, fake.calls)
+            if url.path == "/_fake/reset" and self.command == "POST":
+                fake.reset()
+                return self._send_json(200, {"ok": True})
+            query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+            fake._record({"method": self.command, "path": url.path, "query": query,
+                          "headers": {k.lower(): v for k, v in self.headers.items()},
+                          "body": body, "raw_body": raw.decode("utf-8", "replace"), "time": time.time()})
+            self._route(url.path, query, body, bad_json)
+        except _Aborted:
+            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            self.close_connection = True
+
+    def _route(self, path: str, query: dict, body: Any, bad_json: bool) -> None:
+        azure = _AZURE_PATH.fullmatch(path)
+        if path == "/v1/models":
+            if self.command != "GET":
+                return self._send_json(405, _OPENAI.error_body("Method not allowed", "invalid_request_error"))
+            return self._models()
+        if path == "/v1/chat/completions":
+            dialect, route_param = _OPENAI, None
+        elif azure:
+            dialect, route_param = _AZURE, azure.group(1)
+        elif path == "/v1/messages":
+            dialect, route_param = _ANTHROPIC, None
+        else:
+            return self._send_json(404, _OPENAI.error_body(f"Unknown path {path}", "invalid_request_error",
+                                                           "unknown_url"))
+        if self.command != "POST":
+            return self._send_json(405, dialect.error_body("Method not allowed", "invalid_request_error"))
+        self._chat(dialect, route_param, query, body, bad_json)
+
+    def _models(self) -> None:
+        fake = self.server.fake
+        key = _OPENAI.sent_key(self.headers)
+        if not fake.key_ok(key):
+            return self._send_json(*_OPENAI.auth_error(key))
+        self._send_json(200, {"object": "list", "data": [
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in MODELS]})
+
+    def _chat(self, dialect, route_param: str | None, query: dict, body: Any, bad_json: bool) -> None:
+        fake = self.server.fake
+        request_id = "req_fake" + uuid.uuid4().hex[:16]
+        ids = {"x-request-id": request_id, "request-id": request_id}
+        for check in (dialect.preflight(query),
+                      dialect.check_version(self.headers) if dialect is _ANTHROPIC else None):
+            if check:
+                return self._send_json(*check, ids)
+        key = dialect.sent_key(self.headers)
+        if not fake.key_ok(key):
+            return self._send_json(*dialect.auth_error(key), ids)
+        if bad_json:
+            return self._send_json(400, dialect.error_body("The request body is not valid JSON.",
+                                                           "invalid_request_error"), ids)
+        invalid = dialect.validate(body)
+        if invalid:
+            return self._send_json(*invalid, ids)
+
+        prompt = last_user_text(body)
+        plan = _Plan(prompt)
+        delay = fake.latency_ms / 1000.0 + plan.slow_secs
+        if delay:
+            time.sleep(delay)
+        if plan.fail_status:
+            return self._send_json(plan.fail_status, dialect.failure(plan.fail_status, key), ids)
+        if plan.garbage:
+            return self._send_bytes(200, b"<html>this is <b>not</b> JSON {{{", "application/json", ids)
+
+        model = dialect.model(body, route_param)
+        text = answer_for(prompt)
+        if body.get("stream") is True:
+            return self._stream(dialect, body, model, text, plan, ids)
+        payload = json.dumps(dialect.completion(body, model, text, plan.tool)).encode()
+        if plan.cut:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2])
+            self._abort()
+        self._send_bytes(200, payload, "application/json", ids)
+
+    def _stream(self, dialect, body: dict, model: str, text: str, plan: _Plan, ids: dict) -> None:
+        fake = self.server.fake
+        self._start_stream(ids)
+        contents_sent = 0
+        for kind, data in dialect.stream(body, model, text, plan.tool):
+            if kind == "content":
+                if plan.cut and contents_sent == 2:
+                    self._abort()
+                if fake.chunk_delay:
+                    time.sleep(fake.chunk_delay)
+                contents_sent += 1
+            self._write_chunk(data)
+        self.wfile.write(b"0\r\n\r\n")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address, fake: "FakeProvider"):
+        self.fake = fake
+        super().__init__(address, _Handler)
+
+
+# ----------------------------------------------------------------------------------------------
+# Public API
+# ----------------------------------------------------------------------------------------------
+
+class FakeProvider:
+    """A fake OpenAI/Azure/Anthropic/xAI server in a background thread. Thread-safe."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_keys: Iterable[str] = (DEFAULT_API_KEY,),
+                 any_key: bool = False, chunk_delay: float = 0.03, latency_ms: float = 0.0,
+                 max_calls: int | None = None, verbose: bool = False):
+        self.api_keys = set(api_keys)
+        self.any_key = any_key
+        self.chunk_delay = chunk_delay  # seconds between streamed content chunks
+        self.latency_ms = latency_ms    # added before every chat answer
+        self.verbose = verbose
+        self._calls: collections.deque = collections.deque(maxlen=max_calls)
+        self._lock = threading.Lock()
+        self._server = _Server((host, port), self)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "FakeProvider":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-provider", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "FakeProvider":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def key_ok(self, key: str) -> bool:
+        return bool(key) and (self.any_key or key in self.api_keys)
+
+    def _record(self, call: dict) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    @property
+    def calls(self) -> list[dict]:
+        """A snapshot of every request received so far (method, path, query, headers, body, ...)."""
+        with self._lock:
+            return list(self._calls)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def calls_for(self, prompt: str) -> list[dict]:
+        """The calls whose last user message contains `prompt`."""
+        return [c for c in self.calls if prompt in last_user_text(c["body"])]
+
+    def count(self, prompt: str) -> int:
+        return len(self.calls_for(prompt))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 = pick a free port (printed on stdout)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every chat answer")
+    parser.add_argument("--chunk-delay-ms", type=float, default=30.0, help="delay between streamed chunks")
+    parser.add_argument("--api-key", action="append", help=f"accepted key (repeatable; default {DEFAULT_API_KEY})")
+    parser.add_argument("--any-key", action="store_true", help="accept any non-empty key")
+    parser.add_argument("--max-calls", type=int, default=10000, help="calls kept in the log")
+    parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    args = parser.parse_args(argv)
+
+    fake = FakeProvider(args.host, args.port, api_keys=args.api_key or [DEFAULT_API_KEY], any_key=args.any_key,
+                        chunk_delay=args.chunk_delay_ms / 1000.0, latency_ms=args.latency_ms,
+                        max_calls=args.max_calls, verbose=args.verbose)
+    print(fake.port, flush=True)
+    print(f"fake provider listening on http://{args.host}:{fake.port}", file=sys.stderr, flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    fake.start()
+    stop.wait()
+    fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

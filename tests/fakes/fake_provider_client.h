@@ -1,0 +1,61 @@
+#pragma once
+// An in-process ProviderClient for pipeline tests: answers "Echo: <last message>", counts calls,
+// and can fail or cut a stream short.
+#include <atomic>
+#include <deque>
+
+#include "api/openai.h"
+#include "providers/provider_client.h"
+
+namespace isartor::fakes {
+
+class FakeProviderClient final : public providers::ProviderClient {
+ public:
+  std::atomic<int> calls{0};
+  std::optional<Error> fail_with;  // every call fails with this
+  bool cut_stream = false;         // streams end without a finish_reason
+
+  std::string_view name() const override { return "fake"; }
+  bool ready() const override { return true; }
+
+  boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) override {
+    ++calls;
+    if (fail_with) co_return std::unexpected(*fail_with);
+    co_return api::make_completion("chatcmpl-fake", body.value("model", ""), 0, answer_for(body), "stop", {3, 2});
+  }
+
+  boost::asio::awaitable<Result<std::unique_ptr<providers::ChunkStream>>> stream(const api::Json& body) override {
+    ++calls;
+    if (fail_with) co_return std::unexpected(*fail_with);
+    auto chunks = api::completion_to_chunks(
+        api::make_completion("chatcmpl-fake", body.value("model", ""), 0, answer_for(body), "stop", {3, 2}), 4);
+    if (cut_stream) chunks.resize(2);
+    co_return std::make_unique<Replay>(std::move(chunks), cut_stream);
+  }
+
+  static std::string answer_for(const api::Json& body) {
+    const auto& last = body["messages"].back();
+    return "Echo: " + (last["content"].is_string() ? last["content"].get<std::string>() : std::string());
+  }
+
+ private:
+  class Replay final : public providers::ChunkStream {
+   public:
+    Replay(std::vector<api::Json> chunks, bool cut) : chunks_(chunks.begin(), chunks.end()), cut_(cut) {}
+    boost::asio::awaitable<Result<std::optional<api::Json>>> next() override {
+      if (chunks_.empty()) {
+        if (cut_) co_return std::unexpected(Error(ErrorCode::kUpstream, "stream cut"));
+        co_return std::optional<api::Json>{};
+      }
+      api::Json c = std::move(chunks_.front());
+      chunks_.pop_front();
+      co_return std::optional<api::Json>(std::move(c));
+    }
+
+   private:
+    std::deque<api::Json> chunks_;
+    bool cut_;
+  };
+};
+
+}  // namespace isartor::fakes

@@ -1,0 +1,102 @@
+"""Many clients at once, and shutting down while clients are connected."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from conftest import (an_body, answer_for, assert_anthropic_stream, assert_completion, assert_openai_stream, oa_body,
+                      long_uniq, sse_request, uniq)
+
+
+def test_32_concurrent_streams(gw_openai):
+    prompts = [long_uniq(f"concurrent {i}") for i in range(32)]
+    barrier = threading.Barrier(len(prompts))
+
+    def one(i: int):
+        barrier.wait(timeout=10)
+        if i % 2:
+            return sse_request(gw_openai.url, "/v1/messages", an_body(prompts[i], stream=True), gw_openai.auth(), 30)
+        return sse_request(gw_openai.url, "/v1/chat/completions", oa_body(prompts[i], stream=True),
+                           gw_openai.auth(), 30)
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(len(prompts)) as pool:
+        results = list(pool.map(one, range(len(prompts))))
+    elapsed = time.monotonic() - t0
+    for i, result in enumerate(results):
+        (assert_anthropic_stream if i % 2 else assert_openai_stream)(result, answer_for(prompts[i]))
+    for prompt in prompts:
+        assert gw_openai.fake.count(prompt) == 1
+    # Each stream takes ~0.25 s upstream; served one after another they would take ~8 s.
+    assert elapsed < 4.0, f"32 concurrent streams took {elapsed:.2f}s: the gateway serialises them"
+
+
+def test_concurrent_identical_requests(gw_anthropic):
+    """The same prompt from many clients at once: everyone gets the right answer."""
+    prompt = uniq("stampede")
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: requests.post(gw_anthropic.url + "/v1/chat/completions", json=oa_body(prompt),
+                                                        headers=gw_anthropic.auth(), timeout=10), range(16)))
+    for r in results:
+        assert_completion(r, answer_for(prompt))
+    assert 1 <= gw_anthropic.fake.count(prompt) <= 16
+    r = gw_anthropic.post("/v1/chat/completions", oa_body(prompt))
+    assert r.headers["x-isartor-layer"] == "l1a"
+
+
+def test_graceful_shutdown_finishes_in_flight_request(gateway_factory):
+    gw = gateway_factory("openai")
+    prompt = uniq("[[slow:1.5]] in flight")
+    outcome: dict = {}
+
+    def call():
+        try:
+            outcome["response"] = requests.post(gw.url + "/v1/chat/completions", json=oa_body(prompt), timeout=15)
+        except requests.RequestException as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    deadline = time.monotonic() + 5
+    while gw.fake.count(prompt) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert gw.fake.count(prompt) == 1, "the request never reached the provider"
+    gw.terminate()
+    worker.join(timeout=15)
+    assert "error" not in outcome, outcome.get("error")
+    assert_completion(outcome["response"], answer_for(prompt))
+    assert gw.wait_exit(10) == 0, gw.log_tail()
+
+
+def test_graceful_shutdown_finishes_in_flight_stream(gateway_factory):
+    gw = gateway_factory("anthropic")
+    prompt = uniq("[[slow:0.5]] streaming in flight")
+    outcome: dict = {}
+    worker = threading.Thread(target=lambda: outcome.setdefault(
+        "result", sse_request(gw.url, "/v1/chat/completions", oa_body(prompt, stream=True), {}, 15)))
+    worker.start()
+    deadline = time.monotonic() + 5
+    while gw.fake.count(prompt) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    gw.terminate()
+    worker.join(timeout=15)
+    assert_openai_stream(outcome["result"], answer_for(prompt))
+    assert gw.wait_exit(10) == 0, gw.log_tail()
+
+
+def test_shutdown_with_idle_keep_alive_connection(gateway_factory):
+    """An idle keep-alive client must not hold the process up."""
+    gw = gateway_factory("openai")
+    idle = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+    idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200")
+    half_open = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+    half_open.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Len")
+    gw.terminate()
+    assert gw.wait_exit(10) == 0, gw.log_tail()
+    idle.close()
+    half_open.close()

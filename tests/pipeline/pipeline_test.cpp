@@ -1,0 +1,129 @@
+#include "pipeline/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "cache/memory_backend.h"
+#include "fakes/fake_provider_client.h"
+#include "pipeline/cloud_layer.h"
+#include "pipeline/exact_cache_layer.h"
+
+namespace isartor::pipeline {
+namespace {
+
+namespace asio = boost::asio;
+
+// Runs a coroutine to completion on a private io_context.
+template <class T>
+T run(asio::awaitable<T> work) {
+  asio::io_context ioc;
+  auto future = asio::co_spawn(ioc, std::move(work), asio::use_future);
+  ioc.run();
+  return future.get();
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  PipelineTest() {
+    auto provider = std::make_unique<fakes::FakeProviderClient>();
+    provider_ = provider.get();
+    std::vector<std::unique_ptr<Layer>> layers;
+    layers.push_back(std::make_unique<ExactCacheLayer>(
+        std::make_unique<cache::MemoryBackend>(100, std::chrono::seconds(60))));
+    layers.push_back(std::make_unique<CloudLayer>(std::move(provider)));
+    pipeline_ = std::make_unique<Pipeline>(std::move(layers));
+  }
+
+  static ChatRequest request(const std::string& text, bool stream = false) {
+    ChatRequest r;
+    r.body = {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", text}}}}};
+    r.stream = stream;
+    return r;
+  }
+
+  // Drains a streamed answer; returns the concatenated content, or the error message.
+  static std::string drain(providers::ChunkStream& stream) {
+    return run([&]() -> asio::awaitable<std::string> {
+      std::string text;
+      for (;;) {
+        auto chunk = co_await stream.next();
+        if (!chunk) co_return "error: " + chunk.error().message;
+        if (!*chunk) co_return text;
+        const auto& delta = (**chunk)["choices"][0]["delta"];
+        if (delta.contains("content") && delta["content"].is_string()) text += delta["content"].get<std::string>();
+      }
+    }());
+  }
+
+  Answer handle(ChatRequest r) {
+    auto answer = run(pipeline_->handle(std::move(r)));
+    EXPECT_TRUE(answer.has_value());
+    return std::move(*answer);
+  }
+
+  fakes::FakeProviderClient* provider_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+TEST_F(PipelineTest, SecondIdenticalRequestIsAnsweredByExactCache) {
+  auto first = handle(request("hello"));
+  EXPECT_EQ(first.layer, "l3");
+  EXPECT_FALSE(first.deflected());
+  auto second = handle(request("hello"));
+  EXPECT_EQ(second.layer, "l1a");
+  EXPECT_TRUE(second.deflected());
+  ASSERT_TRUE(second.completion);
+  EXPECT_EQ(api::completion_text(*second.completion), "Echo: hello");
+  EXPECT_EQ(provider_->calls.load(), 1);
+}
+
+TEST_F(PipelineTest, DifferentRequestIsAMiss) {
+  handle(request("a"));
+  EXPECT_EQ(handle(request("b")).layer, "l3");
+  EXPECT_EQ(provider_->calls.load(), 2);
+}
+
+TEST_F(PipelineTest, CompletedStreamIsStoredAndReplayable) {
+  auto first = handle(request("streamed", true));
+  ASSERT_TRUE(first.stream);
+  EXPECT_EQ(drain(*first.stream), "Echo: streamed");
+  auto second = handle(request("streamed", false));
+  EXPECT_EQ(second.layer, "l1a");
+  EXPECT_EQ(api::completion_text(*second.completion), "Echo: streamed");
+}
+
+TEST_F(PipelineTest, InterruptedStreamIsNotStored) {
+  provider_->cut_stream = true;
+  auto first = handle(request("cut", true));
+  EXPECT_TRUE(drain(*first.stream).starts_with("error: "));
+  provider_->cut_stream = false;
+  EXPECT_EQ(handle(request("cut")).layer, "l3");
+  EXPECT_EQ(provider_->calls.load(), 2);
+}
+
+TEST_F(PipelineTest, AbandonedStreamIsNotStored) {
+  {
+    auto first = handle(request("abandoned", true));
+    ASSERT_TRUE(first.stream);
+    run([&]() -> asio::awaitable<int> {
+      co_await first.stream->next();  // the client reads one chunk and goes away
+      co_return 0;
+    }());
+  }
+  EXPECT_EQ(handle(request("abandoned")).layer, "l3");
+}
+
+TEST_F(PipelineTest, UpstreamErrorIsReturnedAndNotCached) {
+  provider_->fail_with = Error(ErrorCode::kUpstream, "boom");
+  auto failed = run(pipeline_->handle(request("x")));
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code, ErrorCode::kUpstream);
+  provider_->fail_with.reset();
+  EXPECT_EQ(handle(request("x")).layer, "l3");
+}
+
+}  // namespace
+}  // namespace isartor::pipeline
