@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -12,6 +13,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
@@ -139,6 +144,24 @@ class BeastResponder final : public Responder {
   bool answered_ = false;
 };
 
+// Completes when the client closed the connection while its request is being handled, so the
+// handler (and the upstream call it awaits) can be cancelled. Reads nothing: a pipelined next
+// request stays in the socket, and its arrival just ends the watch.
+asio::awaitable<void> watch_for_close(tcp::socket& socket) {
+  for (;;) {
+    auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kAwait);
+    if (ec) co_return;
+    char byte = 0;
+    ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) co_return;  // orderly close
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) co_return;  // reset
+    if (n > 0) break;  // a pipelined request: the client is still there
+    // n < 0 with EAGAIN: a spurious wake-up; keep watching.
+  }
+  asio::steady_timer forever(socket.get_executor(), asio::steady_timer::time_point::max());
+  co_await forever.async_wait(kAwait);
+}
+
 Request to_request(const bhttp::request<bhttp::string_body>& req) {
   Request r;
   r.method = std::string(req.method_string());
@@ -199,7 +222,10 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
     }
     if (ec) {
       if (auto error = read_error(ec)) {
-        std::string_view target = parser.is_header_done() ? std::string_view(parser.get().target()) : std::string_view("/");
+        // The request line is parsed before the body limit is checked, so the target is known
+        // even when the header stage failed; the route's error format depends on it.
+        std::string_view target = parser.get().target();
+        if (target.empty()) target = "/";
         Response r = render_error(target.substr(0, target.find('?')), *error);
         BeastResponder responder(stream, 11, false);
         stream.expires_after(options.header_timeout);
@@ -215,12 +241,25 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket) {
     BeastResponder responder(stream, req.version(), keep_alive);
     in_flight.fetch_add(1);
     bool threw = false;
+    bool client_gone = false;
     try {
-      co_await handler(request, responder);
+      using namespace asio::experimental::awaitable_operators;
+      auto winner = co_await (handler(request, responder) || watch_for_close(stream.socket()));
+      client_gone = winner.index() == 1;
+    } catch (const boost::system::system_error& e) {
+      // Cancellation surfaces as operation_aborted inside the handler: the client went away.
+      client_gone = e.code() == asio::error::operation_aborted;
+      threw = !client_gone;
+      if (threw) LOG_ERROR(kTarget, "handler failed for {} {}: {}", request.method, request.path, e.what());
     } catch (const std::exception& e) {
       // Handlers return errors as values; this is the last line of defence for a bug.
       LOG_ERROR(kTarget, "handler threw for {} {}: {}", request.method, request.path, e.what());
       threw = true;
+    }
+    if (client_gone) {
+      LOG_DEBUG(kTarget, "client closed the connection during {} {}; request cancelled", request.method, request.path);
+      in_flight.fetch_sub(1);
+      break;
     }
     if (threw) {
       if (!responder.answered()) {

@@ -523,7 +523,12 @@ class GatewayPool:
             self.crashed.append(gateway)
             gateway = None
         if gateway is None:
-            gateway = Gateway(provider, self.fake, env).start()
+            gateway = Gateway(provider, self.fake, env)
+            try:
+                gateway.start()
+            except BaseException:
+                gateway.cleanup()
+                raise
             self.gateways[key] = gateway
         return gateway
 

@@ -79,15 +79,15 @@ def test_unknown_route_and_wrong_method(gw_openai, method, path, status):
 # -- Body size limit ----------------------------------------------------------------------------
 
 @pytest.fixture
-def small_body_gw(gateway_factory):
-    return gateway_factory("openai", ISARTOR__MAX_BODY_BYTES="1024")
+def small_body_gw(shared_gateway):
+    return shared_gateway("openai", ISARTOR__MAX_BODY_BYTES="1024")
 
 
-def test_body_too_large_is_413(small_body_gw):
-    big = "x" * 2048
-    for path, body in ((OPENAI, oa_body(big)), (ANTHROPIC, an_body(big)), (NATIVE, native_body(big))):
-        r = small_body_gw.post(path, body)
-        assert_route_error(r, path, 413)
+@pytest.mark.parametrize("path,make", [(OPENAI, oa_body), (ANTHROPIC, an_body), (NATIVE, native_body)],
+                         ids=["openai", "anthropic", "native"])
+def test_body_too_large_is_413(small_body_gw, path, make):
+    r = small_body_gw.post(path, make("x" * 2048))
+    assert_route_error(r, path, 413)
     assert not small_body_gw.fake.calls
     assert small_body_gw.get("/healthz").status_code == 200
     prompt = uniq("small enough")
@@ -97,12 +97,14 @@ def test_body_too_large_is_413(small_body_gw):
 def test_body_too_large_chunked_is_413(small_body_gw):
     """The limit also holds when the client sends no Content-Length (chunked upload)."""
     def chunks():
-        yield b'{"messages": [{"role": "user", "content": "'
+        yield b'{"max_tokens": 9, "messages": [{"role": "user", "content": "'
         for _ in range(8):
             yield b"y" * 512
         yield b'"}]}'
-    r = small_body_gw.http.post(small_body_gw.url + OPENAI, data=chunks(), headers={"Content-Type": "application/json"})
-    assert_openai_error(r, 413)
+    for path in (OPENAI, ANTHROPIC):
+        r = small_body_gw.http.post(small_body_gw.url + path, data=chunks(),
+                                    headers={"Content-Type": "application/json", **small_body_gw.auth()})
+        assert_route_error(r, path, 413)
     assert small_body_gw.get("/healthz").status_code == 200
 
 
