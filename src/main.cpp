@@ -9,6 +9,7 @@
 #include "app/gateway.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "inference/model_manager.h"
 
 namespace {
 
@@ -19,6 +20,7 @@ Usage: isartor [COMMAND] [--help]
 Commands:
   up        Start the gateway (the default when no command is given)
   config    Print the effective configuration (secrets masked) and validate it
+  models    Pre-download the models the configuration needs (pull) or list cached ones (list)
   help      Show this help
 
 Options:
@@ -48,6 +50,17 @@ isartor.toml, .env, env); API keys are masked. Exits 1 with one line naming the 
 if a value is invalid.
 )";
 
+constexpr const char* kModelsUsage = R"(isartor models — manage model files
+
+Usage: isartor models pull    Download every model the configuration needs into the HF cache
+       isartor models list    List the model files in the HF cache
+
+The cache is $ISARTOR__HF_CACHE_DIR, else $HF_HUB_CACHE, else $HF_HOME/hub, else
+~/.cache/huggingface/hub (the layout huggingface_hub uses, so both share it). HF_ENDPOINT and
+HF_TOKEN are honoured. Run `pull` on a connected machine and copy the cache folder to an
+air-gapped one; there set HF_HUB_OFFLINE=1 (or ISARTOR__OFFLINE_MODE=true).
+)";
+
 bool wants_help(const std::vector<std::string_view>& args) {
   for (auto a : args) {
     if (a == "-h" || a == "--help") return true;
@@ -61,6 +74,36 @@ isartor::config::Config load_config() {
     LOG_WARN("isartor::config", "unknown configuration variable {} is ignored", key);
   }
   return config;
+}
+
+int models(const std::vector<std::string_view>& args) {
+  std::string_view verb = args.empty() ? "" : args[0];
+  if (wants_help(args) || (verb != "pull" && verb != "list")) {
+    std::fputs(kModelsUsage, verb == "" || wants_help(args) ? stdout : stderr);
+    return wants_help(args) ? 0 : 2;
+  }
+  auto config = load_config();
+  auto hub = isartor::inference::hub_config_from_env(config);
+  if (verb == "list") {
+    auto files = isartor::inference::list_cached(hub);
+    if (!files) {
+      LOG_ERROR("isartor::models", "{}", files.error().message);
+      return 1;
+    }
+    std::printf("cache: %s\n", hub.cache_dir.c_str());
+    for (const auto& f : *files) {
+      std::printf("%-45s %-10s %-28s %10.1f MB  %s\n", f.repo_id.c_str(), f.commit.substr(0, 10).c_str(),
+                  f.filename.c_str(), static_cast<double>(f.size) / 1e6, f.path.c_str());
+    }
+    return 0;
+  }
+  auto gguf = isartor::inference::resolve_embedding_gguf(config, hub);
+  if (!gguf) {
+    LOG_ERROR("isartor::models", "embedding model: {}", gguf.error().message);
+    return 1;
+  }
+  std::printf("embedding model ready: %s\n", gguf->c_str());
+  return 0;
 }
 
 int run(const std::vector<std::string_view>& args) {
@@ -84,6 +127,7 @@ int run(const std::vector<std::string_view>& args) {
     gateway.run();
     return 0;
   }
+  if (command == "models") return models(rest);
   if (command == "config") {
     if (wants_help(rest)) {
       std::fputs(kConfigUsage, stdout);

@@ -12,6 +12,9 @@
 #include "core/log.h"
 #include "pipeline/cloud_layer.h"
 #include "pipeline/exact_cache_layer.h"
+#include "pipeline/semantic_cache_layer.h"
+#include "inference/llama_embedder.h"
+#include "inference/model_manager.h"
 
 namespace isartor::app {
 namespace asio = boost::asio;
@@ -61,20 +64,63 @@ std::string_view presented_key(const http::Request& request) {
   return {};
 }
 
+bool exact_enabled(const config::Config& c) {
+  return c.cache_mode == config::CacheMode::kBoth || c.cache_mode == config::CacheMode::kExact;
+}
+
+bool semantic_enabled(const config::Config& c) {
+  return c.cache_mode == config::CacheMode::kBoth || c.cache_mode == config::CacheMode::kSemantic;
+}
+
+vector::IndexKind index_kind(config::SemanticIndex kind) {
+  switch (kind) {
+    case config::SemanticIndex::kFlat: return vector::IndexKind::kFlat;
+    case config::SemanticIndex::kHnsw: return vector::IndexKind::kHnsw;
+    case config::SemanticIndex::kAuto: break;
+  }
+  return vector::IndexKind::kAuto;
+}
+
+// L1b, or nullptr (with a warning) when its model cannot be had and it is not required.
+std::unique_ptr<pipeline::Layer> build_semantic_layer(const config::Config& config) {
+  auto started = std::chrono::steady_clock::now();
+  const std::string& name = config.embedding.model_path.empty() ? config.embedding.repo_id : config.embedding.model_path;
+  LOG_INFO("isartor::embeddings", "Initialising the embedder ({})...", name);
+  auto gguf = inference::resolve_embedding_gguf(config, inference::hub_config_from_env(config));
+  Result<std::unique_ptr<inference::LlamaEmbedder>> embedder =
+      gguf ? inference::LlamaEmbedder::load(*gguf, {.threads = config.embedding.threads})
+           : std::unexpected(gguf.error());
+  if (!embedder) {
+    std::string why = "semantic cache (L1b) unavailable: " + embedder.error().message;
+    if (config.embedding.required) throw std::runtime_error(why + " (ISARTOR__EMBEDDING__REQUIRED=true)");
+    LOG_WARN("isartor::embeddings", "{}; continuing without it", why);
+    return nullptr;
+  }
+  LOG_INFO("isartor::embeddings", "Embedder ready ({}-d, {:.1f} s)", (*embedder)->dimensions(),
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  pipeline::SemanticCacheOptions options;
+  options.threshold = config.similarity_threshold;
+  options.ttl = std::chrono::seconds(config.cache_ttl_secs);
+  options.capacity = config.cache_max_capacity;
+  options.single_turn_only = config.semantic_single_turn_only;
+  options.guard = config.semantic_guard;
+  options.index = index_kind(config.semantic_index);
+  return std::make_unique<pipeline::SemanticCacheLayer>(std::shared_ptr<inference::Embedder>(std::move(*embedder)),
+                                                        options, name);
+}
+
 std::vector<std::unique_ptr<pipeline::Layer>> build_layers(const config::Config& config,
                                                            providers::HttpClient& http) {
   std::vector<std::unique_ptr<pipeline::Layer>> layers;
-  bool exact = config.cache_mode == config::CacheMode::kBoth || config.cache_mode == config::CacheMode::kExact;
-  bool semantic = config.cache_mode == config::CacheMode::kBoth || config.cache_mode == config::CacheMode::kSemantic;
-  if (exact) {
+  if (exact_enabled(config)) {
     if (config.cache_backend == config::CacheBackendKind::kRedis) {
       LOG_WARN(kTarget, "ISARTOR__CACHE_BACKEND=redis is not available in this build; using the in-process cache");
     }
     layers.push_back(std::make_unique<pipeline::ExactCacheLayer>(std::make_unique<cache::MemoryBackend>(
         config.cache_max_capacity, std::chrono::seconds(config.cache_ttl_secs))));
   }
-  if (semantic) {
-    LOG_WARN(kTarget, "the semantic cache (L1b) is not available in this build yet; only the exact cache runs");
+  if (semantic_enabled(config)) {
+    if (auto layer = build_semantic_layer(config)) layers.push_back(std::move(layer));
   }
   if (config.enable_slm_router) {
     LOG_WARN(kTarget, "the local model layer (L2) is not available in this build yet; requests go to L3");
@@ -135,7 +181,7 @@ http::Response Gateway::health() const {
   for (const char* name : {"l1a", "l1b", "l2"}) {
     layers[name] = describe({false, false, "disabled"});
   }
-  layers["l1b"]["detail"] = "not available in this build";
+  if (semantic_enabled(config_)) layers["l1b"] = describe({true, false, "embedding model unavailable (see start-up log)"});
   layers["l2"]["detail"] = "not available in this build";
   for (const auto& layer : pipeline_->layers()) layers[std::string(layer->name())] = describe(layer->status());
   layers["l3"]["provider"] = config::to_string(config_.llm_provider);

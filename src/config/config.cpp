@@ -40,6 +40,8 @@ constexpr std::array<EnumName<CacheMode>, 4> kCacheModes{{{"both", CacheMode::kB
                                                           {"none", CacheMode::kNone}}};
 constexpr std::array<EnumName<CacheBackendKind>, 2> kCacheBackends{
     {{"memory", CacheBackendKind::kMemory}, {"redis", CacheBackendKind::kRedis}}};
+constexpr std::array<EnumName<SemanticIndex>, 3> kSemanticIndexes{
+    {{"auto", SemanticIndex::kAuto}, {"flat", SemanticIndex::kFlat}, {"hnsw", SemanticIndex::kHnsw}}};
 constexpr std::array<EnumName<RouterBackend>, 2> kRouterBackends{
     {{"embedded", RouterBackend::kEmbedded}, {"vllm", RouterBackend::kVllm}}};
 constexpr std::array<EnumName<Provider>, 4> kProviders{{{"openai", Provider::kOpenAI},
@@ -291,6 +293,9 @@ const std::vector<Field>& fields() {
         integer_field("ISARTOR__CACHE_TTL_SECS", at(&Config::cache_ttl_secs), uint64_t{0}),
         integer_field("ISARTOR__CACHE_MAX_CAPACITY", at(&Config::cache_max_capacity), uint64_t{0}),
         number_field("ISARTOR__SIMILARITY_THRESHOLD", at(&Config::similarity_threshold), 0.0, 1.0),
+        bool_field("ISARTOR__SEMANTIC_SINGLE_TURN_ONLY", at(&Config::semantic_single_turn_only)),
+        bool_field("ISARTOR__SEMANTIC_GUARD", at(&Config::semantic_guard)),
+        enum_field("ISARTOR__SEMANTIC_INDEX", at(&Config::semantic_index), kSemanticIndexes),
         enum_field("ISARTOR__ROUTER_BACKEND", at(&Config::router_backend), kRouterBackends),
         bool_field("ISARTOR__ENABLE_SLM_ROUTER", at(&Config::enable_slm_router)),
         url_field("ISARTOR__LAYER2__SIDECAR_URL", at(&Config::layer2, &Layer2Config::sidecar_url)),
@@ -312,6 +317,11 @@ const std::vector<Field>& fields() {
                    at(&Config::embedding, &EmbeddingConfig::repo_id)),
         text_field("ISARTOR__EMBEDDING__MODEL_PATH",
                    at(&Config::embedding, &EmbeddingConfig::model_path)),
+        text_field("ISARTOR__EMBEDDING__REVISION",
+                   at(&Config::embedding, &EmbeddingConfig::revision)),
+        bool_field("ISARTOR__EMBEDDING__REQUIRED", at(&Config::embedding, &EmbeddingConfig::required)),
+        integer_field("ISARTOR__EMBEDDING__THREADS", at(&Config::embedding, &EmbeddingConfig::threads), 0,
+                      1024),
         url_field("ISARTOR__EMBEDDING_SIDECAR__SIDECAR_URL",
                   at(&Config::embedding, &EmbeddingConfig::sidecar_url)),
         text_field(kHfCacheName, at(&Config::hf_cache_dir)),
@@ -486,5 +496,6 @@ const char* to_string(CacheMode value) { return enum_name(kCacheModes, value); }
 const char* to_string(CacheBackendKind value) { return enum_name(kCacheBackends, value); }
 const char* to_string(RouterBackend value) { return enum_name(kRouterBackends, value); }
 const char* to_string(Provider value) { return enum_name(kProviders, value); }
+const char* to_string(SemanticIndex value) { return enum_name(kSemanticIndexes, value); }
 
 }  // namespace isartor::config

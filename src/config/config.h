@@ -14,6 +14,7 @@ enum class CacheMode { kBoth, kExact, kSemantic, kNone };
 enum class CacheBackendKind { kMemory, kRedis };
 enum class RouterBackend { kEmbedded, kVllm };
 enum class Provider { kOpenAI, kAzure, kAnthropic, kXai };
+enum class SemanticIndex { kAuto, kFlat, kHnsw };
 
 struct Layer2Config {
   std::string sidecar_url;                                  // ISARTOR__LAYER2__SIDECAR_URL
@@ -29,7 +30,12 @@ struct Layer2Config {
 
 struct EmbeddingConfig {
   std::string repo_id = "sentence-transformers/all-MiniLM-L6-v2";  // ISARTOR__EMBEDDING__REPO_ID
-  std::string model_path;                                          // ISARTOR__EMBEDDING__MODEL_PATH
+  std::string model_path;  // ISARTOR__EMBEDDING__MODEL_PATH: a .gguf file or a checkout folder
+  std::string revision = "main";  // ISARTOR__EMBEDDING__REVISION
+  bool required = false;  // ISARTOR__EMBEDDING__REQUIRED: no model = start-up error, else L1b off
+  // ISARTOR__EMBEDDING__THREADS: ggml threads of the embedding worker; 1 by default because
+  // llama.cpp's OpenMP threads spin-wait, which costs more than it gains on small shared machines.
+  int threads = 1;
   std::string sidecar_url;  // ISARTOR__EMBEDDING_SIDECAR__SIDECAR_URL
 };
 
@@ -51,6 +57,9 @@ struct Config {
   uint64_t cache_ttl_secs = 300;                            // ISARTOR__CACHE_TTL_SECS
   uint64_t cache_max_capacity = 10000;                      // ISARTOR__CACHE_MAX_CAPACITY
   double similarity_threshold = 0.85;                       // ISARTOR__SIMILARITY_THRESHOLD
+  bool semantic_single_turn_only = true;   // ISARTOR__SEMANTIC_SINGLE_TURN_ONLY
+  bool semantic_guard = true;              // ISARTOR__SEMANTIC_GUARD: numbers/negation cross-check
+  SemanticIndex semantic_index = SemanticIndex::kAuto;  // ISARTOR__SEMANTIC_INDEX
 
   // Local model (L2)
   RouterBackend router_backend = RouterBackend::kEmbedded;  // ISARTOR__ROUTER_BACKEND
@@ -123,5 +132,6 @@ const char* to_string(CacheMode);
 const char* to_string(CacheBackendKind);
 const char* to_string(RouterBackend);
 const char* to_string(Provider);
+const char* to_string(SemanticIndex);
 
 }  // namespace isartor::config

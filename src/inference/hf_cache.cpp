@@ -5,11 +5,15 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <tuple>
 
 #include <fmt/format.h>
+
+#include "inference/hf_hub.h"
 
 namespace isartor::inference::hf {
 
@@ -138,6 +142,17 @@ void mark_missing(const fs::path& repo, const std::string& commit, const std::st
   std::ofstream touch(marker, std::ios::app);
 }
 
+void tag_cache_dir(const fs::path& cache) {
+  fs::path tag = cache / "CACHEDIR.TAG";
+  std::error_code ec;
+  if (fs::exists(tag, ec)) return;
+  (void)replace_file(tag,
+                     "Signature: 8a477f597d28d172789f06886806bc55\n"
+                     "# This file is a cache directory tag created by huggingface_hub.\n"
+                     "# For information about cache directory tags, see:\n"
+                     "#\thttps://bford.info/cachedir/\n");
+}
+
 std::string unique_suffix() {
   static std::atomic<unsigned> counter{0};
   std::ostringstream out;
@@ -146,3 +161,84 @@ std::string unique_suffix() {
 }
 
 }  // namespace isartor::inference::hf
+
+namespace isartor::inference {
+
+namespace fs = std::filesystem;
+
+std::optional<fs::path> try_load_from_cache(const HubConfig& hub, const std::string& repo_id,
+                                            const std::string& filename, const std::string& revision) {
+  if (hub.cache_dir.empty() || !hf::valid_repo_id(repo_id) || !hf::valid_relative_path(filename) ||
+      !hf::valid_relative_path(revision)) {
+    return std::nullopt;
+  }
+  fs::path repo = hf::repo_folder(hub.cache_dir, repo_id);
+  auto commit = hf::cached_commit(repo, revision);
+  if (!commit) return std::nullopt;
+  fs::path pointer = repo / "snapshots" / *commit / filename;
+  std::error_code ec;
+  if (!fs::is_regular_file(pointer, ec)) return std::nullopt;  // follows the symlink to its blob
+  return pointer;
+}
+
+Result<std::vector<CachedFile>> list_cached(const HubConfig& hub) {
+  std::vector<CachedFile> files;
+  std::error_code ec;
+  if (!fs::is_directory(hub.cache_dir, ec)) return files;
+  auto unreadable = [](const fs::path& path, const std::error_code& error) {
+    return fail(ErrorCode::kUnavailable, fmt::format("could not read {}: {}", path.string(), error.message()));
+  };
+  for (fs::directory_iterator repos(hub.cache_dir, ec), end; !ec && repos != end; repos.increment(ec)) {
+    std::string folder = repos->path().filename().string();
+    std::error_code stat_error;
+    if (!folder.starts_with("models--") || !repos->is_directory(stat_error)) continue;
+    // models--org--name: repo names cannot contain "--", so every "--" was a '/'.
+    std::string repo_id = folder.substr(8);
+    for (auto at = repo_id.find("--"); at != std::string::npos; at = repo_id.find("--", at + 1)) {
+      repo_id.replace(at, 2, "/");
+    }
+    std::map<std::string, std::vector<std::string>> refs_by_commit;
+    fs::path refs = repos->path() / "refs";
+    if (fs::is_directory(refs, stat_error)) {
+      std::error_code walk;
+      for (fs::recursive_directory_iterator it(refs, walk), stop; !walk && it != stop; it.increment(walk)) {
+        if (!it->is_regular_file(stat_error)) continue;
+        std::string revision = it->path().lexically_relative(refs).generic_string();
+        if (auto commit = hf::cached_commit(repos->path(), revision)) refs_by_commit[*commit].push_back(revision);
+      }
+      if (walk) return unreadable(refs, walk);
+    }
+    fs::path snapshots = repos->path() / "snapshots";
+    if (!fs::is_directory(snapshots, stat_error)) continue;
+    std::error_code listing;
+    for (fs::directory_iterator commits(snapshots, listing), stop; !listing && commits != stop;
+         commits.increment(listing)) {
+      std::string commit = commits->path().filename().string();
+      if (!hf::is_commit_hash(commit)) continue;
+      auto& names = refs_by_commit[commit];
+      std::sort(names.begin(), names.end());
+      std::error_code walk;
+      for (fs::recursive_directory_iterator it(commits->path(), walk), last; !walk && it != last;
+           it.increment(walk)) {
+        if (!it->is_regular_file(stat_error)) continue;  // follows the symlink: dangling ones drop out
+        CachedFile file;
+        file.repo_id = repo_id;
+        file.commit = commit;
+        file.refs = names;
+        file.filename = it->path().lexically_relative(commits->path()).generic_string();
+        file.size = it->file_size(stat_error);
+        file.path = it->path();
+        if (!stat_error) files.push_back(std::move(file));
+      }
+      if (walk) return unreadable(commits->path(), walk);
+    }
+    if (listing) return unreadable(snapshots, listing);
+  }
+  if (ec) return unreadable(hub.cache_dir, ec);
+  std::sort(files.begin(), files.end(), [](const CachedFile& a, const CachedFile& b) {
+    return std::tie(a.repo_id, a.commit, a.filename) < std::tie(b.repo_id, b.commit, b.filename);
+  });
+  return files;
+}
+
+}  // namespace isartor::inference

@@ -46,6 +46,10 @@ Result<std::filesystem::path> link_snapshot(const std::filesystem::path& repo,
 void mark_missing(const std::filesystem::path& repo, const std::string& commit,
                   const std::string& filename);
 
+// Writes <cache>/CACHEDIR.TAG (the Cache Directory Tagging Standard file huggingface_hub writes,
+// so backup tools skip the cache) unless it exists. Best effort. Thread-safe.
+void tag_cache_dir(const std::filesystem::path& cache);
+
 // A file name unique to this process and thread, for temporaries renamed into place. Thread-safe.
 std::string unique_suffix();
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -43,18 +44,12 @@ struct CurlUrl {
   }
 };
 
-// huggingface_hub follows a redirect on its own only when the Location has no network location.
-bool is_relative_location(std::string_view location) {
-  if (location.starts_with("//")) return false;
-  auto colon = location.find(':');
-  return colon == std::string_view::npos || location.find_first_of("/?#") < colon;
-}
-
-std::string resolve_location(const std::string& base, const std::string& location) {
-  CurlUrl url;
-  if (curl_url_set(url.handle, CURLUPART_URL, base.c_str(), 0) != CURLUE_OK) return {};
-  if (curl_url_set(url.handle, CURLUPART_URL, location.c_str(), 0) != CURLUE_OK) return {};
-  return url.get(CURLUPART_URL);
+// "scheme://host:port", lower-cased, or "" when `url` cannot be parsed.
+std::string url_origin(const std::string& url) {
+  CurlUrl parsed;
+  if (curl_url_set(parsed.handle, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return {};
+  return lower(parsed.get(CURLUPART_SCHEME) + "://" + parsed.get(CURLUPART_HOST) + ":" +
+               parsed.get(CURLUPART_PORT, CURLU_DEFAULT_PORT));
 }
 
 // State of one hop, shared with curl's callbacks.
@@ -171,11 +166,16 @@ std::string Response::header(std::string_view name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
-std::string url_origin(const std::string& url) {
-  CurlUrl parsed;
-  if (curl_url_set(parsed.handle, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return {};
-  return lower(parsed.get(CURLUPART_SCHEME) + "://" + parsed.get(CURLUPART_HOST) + ":" +
-               parsed.get(CURLUPART_PORT, CURLU_DEFAULT_PORT));
+bool same_origin(const std::string& a, const std::string& b) {
+  std::string origin = url_origin(a);
+  return !origin.empty() && origin == url_origin(b);
+}
+
+std::string resolve_location(const std::string& base, const std::string& location) {
+  CurlUrl url;
+  if (curl_url_set(url.handle, CURLUPART_URL, base.c_str(), 0) != CURLUE_OK) return {};
+  if (curl_url_set(url.handle, CURLUPART_URL, location.c_str(), 0) != CURLUE_OK) return {};
+  return url.get(CURLUPART_URL);
 }
 
 std::string url_quote(std::string_view text, std::string_view safe) {
@@ -195,23 +195,21 @@ std::string url_quote(std::string_view text, std::string_view safe) {
 }
 
 Result<Response> perform(const Request& request, const HeadersFn& on_headers, const BodyFn& on_body) {
-  const std::string origin = url_origin(request.url);
   std::string url = request.url;
   // Like requests, the token is dropped for good once a redirect leaves the first origin.
   bool send_token = true;
   for (int hops = 0; hops <= kMaxRedirects; ++hops) {
-    send_token = send_token && url_origin(url) == origin;
+    send_token = send_token && same_origin(url, request.url);
     auto response = perform_hop(request, url, send_token, on_headers, on_body);
     if (!response) return response;
     std::string location = response->header("location");
-    bool redirect = response->status >= 300 && response->status < 400 && !location.empty();
-    bool follow = request.redirects == Redirects::kAll ||
-                  (request.redirects == Redirects::kRelativeOnly && is_relative_location(location));
-    if (!redirect || !follow) return response;
-    url = resolve_location(url, location);
-    if (url.empty()) {
+    if (response->status < 300 || response->status >= 400 || location.empty()) return response;
+    std::string target = resolve_location(url, location);
+    if (target.empty()) {
       return fail(ErrorCode::kUnavailable, "unusable redirect Location '" + location + "'");
     }
+    if (request.redirects == Redirects::kSameOrigin && !same_origin(target, url)) return response;
+    url = std::move(target);
   }
   return fail(ErrorCode::kUnavailable, "too many redirects from " + request.url);
 }

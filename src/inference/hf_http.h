@@ -23,9 +23,8 @@ struct Response {
 };
 
 enum class Redirects {
-  kNone,          // return any 3xx as is
-  kRelativeOnly,  // follow "Location: /path" (renamed repos) but return a redirect to a full URL
-  kAll,           // follow every redirect
+  kSameOrigin,  // follow redirects within the origin (renamed repos), return one to another (the CDN)
+  kAll,         // follow every redirect
 };
 
 struct Request {
@@ -49,8 +48,12 @@ using BodyFn = std::function<bool(std::string_view)>;
 Result<Response> perform(const Request& request, const HeadersFn& on_headers = {},
                          const BodyFn& on_body = {});
 
-// "scheme://host:port" of a URL, lower-cased, or "" when it cannot be parsed. Pure.
-std::string url_origin(const std::string& url);
+// Whether both URLs parse and share scheme, host and port (the default port when absent). Pure.
+bool same_origin(const std::string& a, const std::string& b);
+
+// `location` (absolute, or relative as in a Location header) resolved against `base`; "" when
+// either cannot be parsed. Pure.
+std::string resolve_location(const std::string& base, const std::string& location);
 
 // Percent-encodes `text` as Python's urllib.parse.quote(text, safe=`safe`) does. Pure.
 std::string url_quote(std::string_view text, std::string_view safe);

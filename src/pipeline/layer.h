@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/wire_format.h"
 #include "core/result.h"
@@ -19,6 +20,14 @@ struct ChatRequest {
   api::Json body;                                      // canonical OpenAI form, model resolved
   bool stream = false;                                 // the client wants SSE
   std::string exact_key;                               // memo of the L1a key, set by that layer
+  // Set by L1b when the request is eligible for the semantic cache, so store() need not embed
+  // again (an I/O thread never runs the model).
+  struct SemanticMemo {
+    std::string partition;  // hash of everything but the last user message
+    std::string text;       // the last user message, as embedded
+    std::vector<float> embedding;
+  };
+  std::optional<SemanticMemo> semantic;
 };
 
 struct Answer {

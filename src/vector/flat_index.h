@@ -1,11 +1,11 @@
 #pragma once
 // Exact nearest-neighbour search: one contiguous row per entry, every query scans all rows.
 #include <cstddef>
-#include <shared_mutex>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
+#include "vector/rw_mutex.h"
 #include "vector/vector_index.h"
 
 namespace isartor::vector {
@@ -37,7 +37,7 @@ class FlatIndex final : public VectorIndex {
 
  private:
   const int dims_;
-  mutable std::shared_mutex mutex_;
+  mutable RwMutex mutex_;
   std::vector<float> rows_;  // row r at [r * dims_, (r + 1) * dims_)
   std::vector<Id> ids_;      // row -> id
   std::unordered_map<Id, std::size_t> row_of_;

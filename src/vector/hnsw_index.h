@@ -15,11 +15,11 @@
 #include <memory>
 #include <mutex>
 #include <random>
-#include <shared_mutex>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
+#include "vector/rw_mutex.h"
 #include "vector/vector_index.h"
 
 namespace isartor::vector {
@@ -27,13 +27,17 @@ namespace isartor::vector {
 struct HnswParams {
   int m = 16;                  // links per node on the upper layers; layer 0 keeps 2 * m
   int ef_construction = 200;   // candidate list size while inserting (graph quality)
-  int ef_search = 64;          // candidate list size while searching, raised to k if smaller
+  int ef_search = 128;         // candidate list size while searching, raised to k if smaller
   std::uint64_t seed = 0x5eed; // level generator: the same inserts build the same graph
 };
 
+// Throws std::invalid_argument if m < 2 or an ef < 1. Thread-safe (pure).
+void validate(const HnswParams& params);
+
 class HnswIndex final : public VectorIndex {
  public:
-  // Throws std::invalid_argument if dims <= 0, m < 2 or an ef < 1. expected_size pre-reserves.
+  // Throws std::invalid_argument if dims <= 0 or validate(params) does. expected_size
+  // pre-reserves memory.
   explicit HnswIndex(int dims, HnswParams params = {}, std::size_t expected_size = 0);
   ~HnswIndex() override;
 
@@ -66,7 +70,8 @@ class HnswIndex final : public VectorIndex {
 
   const float* vec(Slot s) const { return vectors_.data() + std::size_t{s} * dims_; }
   std::size_t max_links(int level) const;
-  Slot* link_block(Slot s, int level);  // [count, links...]
+  const Slot* link_block(Slot s, int level) const;  // [count, links...]
+  Slot* link_block(Slot s, int level);
   std::span<const Slot> neighbors(Slot s, int level) const;
   void set_neighbors(Slot s, int level, std::span<const Slot> links);
 
@@ -89,7 +94,7 @@ class HnswIndex final : public VectorIndex {
                                    VisitedList& visited) const;
 
   const int dims_;
-  mutable std::shared_mutex mutex_;
+  mutable RwMutex mutex_;
   HnswParams params_;
   double level_mult_;
   std::mt19937_64 rng_;

@@ -169,6 +169,20 @@ TEST(ConfigLoad, EnumsAcceptEveryValueInAnyCase) {
   EXPECT_EQ(load_env({{"ISARTOR__LLM_PROVIDER", "openai"}}).llm_provider, Provider::kOpenAI);
 }
 
+TEST(ConfigLoad, SemanticCacheSettings) {
+  Config defaults = load_env({});
+  EXPECT_TRUE(defaults.semantic_single_turn_only);
+  EXPECT_TRUE(defaults.semantic_guard);
+  EXPECT_EQ(defaults.semantic_index, SemanticIndex::kAuto);
+  EXPECT_FALSE(defaults.embedding.required);
+  EXPECT_EQ(defaults.embedding.revision, "main");
+  EXPECT_EQ(load_env({{"ISARTOR__SEMANTIC_INDEX", "HNSW"}}).semantic_index, SemanticIndex::kHnsw);
+  EXPECT_FALSE(load_env({{"ISARTOR__SEMANTIC_GUARD", "off"}}).semantic_guard);
+  EXPECT_TRUE(load_env({{"ISARTOR__EMBEDDING__REQUIRED", "yes"}}).embedding.required);
+  EXPECT_EQ(env_error({{"ISARTOR__SEMANTIC_INDEX", "faiss"}}),
+            "invalid ISARTOR__SEMANTIC_INDEX=\"faiss\": expected one of auto, flat, hnsw");
+}
+
 TEST(ConfigLoad, BadEnumErrorsAreOneLineNamingVariableValueAndChoices) {
   EXPECT_EQ(env_error({{"ISARTOR__CACHE_MODE", "foo"}}),
             "invalid ISARTOR__CACHE_MODE=\"foo\": expected one of both, exact, semantic, none");
@@ -380,6 +394,9 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__EMBEDDING_SIDECAR__SIDECAR_URL",
       "ISARTOR__EMBEDDING__MODEL_PATH",
       "ISARTOR__EMBEDDING__REPO_ID",
+      "ISARTOR__EMBEDDING__REQUIRED",
+      "ISARTOR__EMBEDDING__REVISION",
+      "ISARTOR__EMBEDDING__THREADS",
       "ISARTOR__ENABLE_MONITORING",
       "ISARTOR__ENABLE_SLM_ROUTER",
       "ISARTOR__EXTERNAL_LLM_API_KEY",
@@ -406,6 +423,9 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__OFFLINE_MODE",
       "ISARTOR__REDIS_URL",
       "ISARTOR__ROUTER_BACKEND",
+      "ISARTOR__SEMANTIC_GUARD",
+      "ISARTOR__SEMANTIC_INDEX",
+      "ISARTOR__SEMANTIC_SINGLE_TURN_ONLY",
       "ISARTOR__SHUTDOWN_GRACE_SECS",
       "ISARTOR__SIMILARITY_THRESHOLD",
       "ISARTOR__WORKER_THREADS",

@@ -452,7 +452,7 @@ def assert_incremental(result: SseResult, min_spread: float = 0.06) -> None:
 def assert_layer(resp: requests.Response | SseResult, layer: str) -> None:
     headers = {k.lower(): v for k, v in resp.headers.items()}
     assert headers.get("x-isartor-layer") == layer, headers
-    assert headers.get("x-isartor-deflected") == ("true" if layer == "l1a" else "false"), headers
+    assert headers.get("x-isartor-deflected") == ("false" if layer == "l3" else "true"), headers
 
 
 def assert_anthropic_sequence(events: list[tuple[str, dict]]) -> None:

@@ -1,0 +1,81 @@
+#include "inference/model_manager.h"
+
+#include <openssl/sha.h>
+
+#include "core/log.h"
+#include "inference/bert_gguf.h"
+
+namespace isartor::inference {
+
+namespace {
+
+// A short stable tag for a folder, so conversions of different checkouts don't collide.
+std::string path_tag(const std::filesystem::path& dir) {
+  std::string text = std::filesystem::absolute(dir).lexically_normal().string();
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 6; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ModelFile> embedding_files(const config::Config& config) {
+  if (!config.embedding.model_path.empty()) return {};
+  const auto& repo = config.embedding.repo_id;
+  const auto& rev = config.embedding.revision;
+  // What bert_gguf.h reads from a sentence-transformers checkout.
+  return {{repo, "config.json", rev, false},
+          {repo, "model.safetensors", rev, false},
+          {repo, "vocab.txt", rev, false},
+          {repo, "tokenizer_config.json", rev, false},
+          {repo, "sentence_bert_config.json", rev, true},
+          {repo, "1_Pooling/config.json", rev, true},
+          {repo, "special_tokens_map.json", rev, true}};
+}
+
+Result<std::filesystem::path> fetch(const HubConfig& hub, const std::vector<ModelFile>& files) {
+  std::filesystem::path first;
+  for (const auto& f : files) {
+    auto path = hf_hub_download(hub, f.repo_id, f.filename, f.revision);
+    if (!path) {
+      if (f.optional) {
+        LOG_DEBUG("isartor::models", "optional file {} of {} not available: {}", f.filename, f.repo_id,
+                  path.error().message);
+        continue;
+      }
+      return std::unexpected(path.error());
+    }
+    if (first.empty()) first = *path;
+  }
+  if (first.empty()) return fail(ErrorCode::kInvalidRequest, "no model files to fetch");
+  return first.parent_path();
+}
+
+Result<std::filesystem::path> resolve_embedding_gguf(const config::Config& config, const HubConfig& hub) {
+  std::filesystem::path source = config.embedding.model_path;
+  if (!source.empty() && source.extension() == ".gguf") return source;
+  if (source.empty()) {
+    auto snapshot = fetch(hub, embedding_files(config));
+    if (!snapshot) return std::unexpected(snapshot.error());
+    source = *snapshot;
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(source, ec)) {
+    return fail(ErrorCode::kUnavailable, "ISARTOR__EMBEDDING__MODEL_PATH=" + source.string() +
+                                             " is neither a .gguf file nor a model folder");
+  }
+  std::string name = config.embedding.repo_id;
+  for (auto& c : name) {
+    if (c == '/') c = '-';
+  }
+  auto out = hub.cache_dir / "isartor" / (name + "-" + path_tag(source) + ".f16.gguf");
+  return ensure_bert_gguf(source, out);
+}
+
+}  // namespace isartor::inference

@@ -1,0 +1,185 @@
+#include "pipeline/semantic_cache_layer.h"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <mutex>
+
+#include "cache/cache_key.h"
+#include "core/log.h"
+#include "pipeline/semantic_guard.h"
+
+namespace isartor::pipeline {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* kTarget = "isartor::cache::semantic";
+constexpr int kCandidates = 4;  // a few, so the guard can skip a close but incompatible entry
+
+using EmbedResult = Result<std::vector<inference::Embedding>>;
+
+// Awaits the embedder's worker thread; the result is delivered back on the caller's executor.
+asio::awaitable<EmbedResult> embed(inference::Embedder& embedder, std::string text) {
+  auto initiate = [&embedder, text = std::move(text)](auto handler) mutable {
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    embedder.embed_async({std::move(text)}, [shared](EmbedResult result) {
+      auto executor = asio::get_associated_executor(*shared);
+      asio::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(EmbedResult)>(std::move(initiate),
+                                                                                          asio::use_awaitable);
+}
+
+// Text of a message's content: a string, or the text parts of an array; nullopt for anything
+// else (images and audio are not embedded).
+std::optional<std::string> message_text(const api::Json& content) {
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array()) return std::nullopt;
+  std::string text;
+  for (const auto& part : content) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+      return std::nullopt;
+    }
+    if (!text.empty()) text += '\n';
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+}  // namespace
+
+std::optional<ChatRequest::SemanticMemo> semantic_key(const ChatRequest& request, bool single_turn_only) {
+  const auto& body = request.body;
+  auto tools = body.find("tools");
+  if (tools != body.end() && !(tools->is_array() && tools->empty()) && !tools->is_null()) return std::nullopt;
+  auto messages = body.find("messages");
+  if (messages == body.end() || !messages->is_array() || messages->empty()) return std::nullopt;
+  const auto& last = messages->back();
+  if (!last.is_object() || last.value("role", "") != "user" || !last.contains("content")) return std::nullopt;
+  auto text = message_text(last["content"]);
+  if (!text || text->empty()) return std::nullopt;
+  if (single_turn_only) {
+    int turns = 0;
+    for (const auto& m : *messages) {
+      std::string role = m.is_object() ? m.value("role", "") : "";
+      if (role != "system" && role != "developer") ++turns;
+    }
+    if (turns != 1) return std::nullopt;
+  }
+  // Everything but the last message's content must match exactly: that is the partition.
+  api::Json rest = body;
+  rest["messages"].back()["content"] = "";
+  return ChatRequest::SemanticMemo{cache::exact_cache_key(request.format, rest), std::move(*text), {}};
+}
+
+SemanticCacheLayer::SemanticCacheLayer(std::shared_ptr<inference::Embedder> embedder, SemanticCacheOptions options,
+                                       std::string model_name, Clock clock)
+    : embedder_(std::move(embedder)),
+      options_(options),
+      model_name_(std::move(model_name)),
+      clock_(clock ? std::move(clock) : Clock([] { return std::chrono::steady_clock::now(); })) {}
+
+std::size_t SemanticCacheLayer::size() const {
+  std::shared_lock lock(mu_);
+  return entries_.size();
+}
+
+LayerStatus SemanticCacheLayer::status() const {
+  return {true, true, model_name_ + ", " + std::to_string(size()) + " entries"};
+}
+
+std::optional<SemanticCacheLayer::Hit> SemanticCacheLayer::find(const ChatRequest::SemanticMemo& memo) const {
+  std::shared_lock lock(mu_);
+  auto index = partitions_.find(memo.partition);
+  if (index == partitions_.end()) return std::nullopt;
+  const auto now = clock_();
+  for (const auto& n : index->second->search(memo.embedding, kCandidates)) {
+    if (n.score < options_.threshold) {  // best first
+      LOG_DEBUG(kTarget, "nearest entry at similarity {:.3f} is below the threshold {:.2f}", n.score,
+                options_.threshold);
+      break;
+    }
+    auto it = entries_.find(n.id);
+    if (it == entries_.end()) continue;
+    const Entry& e = it->second;
+    if (options_.ttl.count() > 0 && now >= e.expires) continue;
+    if (options_.guard && !semantically_compatible(memo.text, e.text)) {
+      LOG_DEBUG(kTarget, "guard rejected a candidate at similarity {:.3f}", n.score);
+      continue;
+    }
+    return Hit{n.id, e.completion, n.score};
+  }
+  return std::nullopt;
+}
+
+void SemanticCacheLayer::touch(vector::Id id) {
+  std::unique_lock lock(mu_);
+  auto it = entries_.find(id);
+  if (it != entries_.end()) lru_.splice(lru_.begin(), lru_, it->second.lru);
+}
+
+asio::awaitable<Result<std::optional<Answer>>> SemanticCacheLayer::answer(ChatRequest& request) {
+  auto memo = semantic_key(request, options_.single_turn_only);
+  if (!memo) co_return std::optional<Answer>{};
+  std::string text = memo->text;
+  auto embedded = co_await embed(*embedder_, std::move(text));
+  if (!embedded || embedded->size() != 1) {
+    // The cache is an optimisation: a failing embedder must not fail the request.
+    LOG_WARN(kTarget, "embedding failed, skipping the semantic cache: {}",
+             embedded ? "no vector returned" : embedded.error().message);
+    co_return std::optional<Answer>{};
+  }
+  memo->embedding = std::move((*embedded)[0]);
+  auto hit = find(*memo);
+  request.semantic = std::move(memo);
+  if (!hit) co_return std::optional<Answer>{};
+  auto completion = api::Json::parse(hit->completion, nullptr, false);
+  if (!completion.is_object()) co_return std::optional<Answer>{};
+  touch(hit->id);
+  Answer answer;
+  answer.layer = "l1b";
+  answer.completion = std::move(completion);
+  answer.similarity = hit->score;
+  co_return std::optional<Answer>(std::move(answer));
+}
+
+void SemanticCacheLayer::erase_locked(vector::Id id) {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;
+  auto index = partitions_.find(it->second.partition);
+  if (index != partitions_.end()) {
+    index->second->remove(id);
+    if (index->second->size() == 0) partitions_.erase(index);
+  }
+  by_text_.erase(it->second.partition + '\n' + it->second.text);
+  lru_.erase(it->second.lru);
+  entries_.erase(it);
+}
+
+void SemanticCacheLayer::store(const ChatRequest& request, const api::Json& completion) {
+  if (!request.semantic || request.semantic->embedding.empty() || options_.capacity == 0) return;
+  const auto& memo = *request.semantic;
+  std::unique_lock lock(mu_);
+  if (auto existing = by_text_.find(memo.partition + '\n' + memo.text); existing != by_text_.end()) {
+    erase_locked(existing->second);
+  }
+  const auto now = clock_();
+  // Expired entries at the cold end go first, then whatever exceeds the capacity.
+  while (!lru_.empty() && ((options_.ttl.count() > 0 && entries_.at(lru_.back()).expires <= now) ||
+                           entries_.size() >= options_.capacity)) {
+    erase_locked(lru_.back());
+  }
+  auto& index = partitions_[memo.partition];
+  if (!index) {
+    index = vector::make_index(static_cast<int>(memo.embedding.size()), options_.index, 0);
+  }
+  const vector::Id id = next_id_++;
+  index->upsert(id, memo.embedding);
+  lru_.push_front(id);
+  entries_.emplace(id, Entry{memo.partition, memo.text, completion.dump(), now + options_.ttl, lru_.begin()});
+  by_text_.emplace(memo.partition + '\n' + memo.text, id);
+}
+
+}  // namespace isartor::pipeline
