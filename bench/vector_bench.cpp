@@ -4,8 +4,10 @@
 //
 //   g++ -O3 -march=native -std=c++2b -I src bench/vector_bench.cpp src/vector/*.cpp
 //       -o /tmp/vector_bench -lpthread
-//   /tmp/vector_bench [--max-size N] [--hnsw-max N] [--queries N] [--centres N]
-//                     [--intrinsic D] [--quick]
+//   /tmp/vector_bench [--sizes N,N,...] [--max-size N] [--hnsw-max N] [--queries N]
+//                     [--centres N] [--intrinsic D] [--quick]
+// Default sizes 1k, 10k, 100k, 1M, capped by --max-size (default 100k); --quick = 10k cap and
+// 100 queries.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -30,6 +32,7 @@ constexpr int kDims = 384;
 constexpr int kEfSweep[] = {32, 64, 128, 256};
 
 struct Options {
+  std::vector<std::size_t> sizes = {1'000, 10'000, 100'000, 1'000'000};
   std::size_t max_size = 100'000;
   std::size_t hnsw_max = 100'000;  // HNSW builds above this take too long on 2 cores
   std::size_t queries = 300;
@@ -95,6 +98,21 @@ void print_row(const char* kind, std::size_t n, const Row& r) {
 
 std::size_t parse_size(const char* s) { return static_cast<std::size_t>(std::atoll(s)); }
 
+// "2000,5000,20000" -> {2000, 5000, 20000}; zero entries are dropped.
+std::vector<std::size_t> parse_sizes(const std::string& list) {
+  std::vector<std::size_t> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    if (const std::size_t n = parse_size(list.substr(start, comma - start).c_str())) {
+      out.push_back(n);
+    }
+    start = comma + 1;
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,6 +123,9 @@ int main(int argc, char** argv) {
     if (a == "--quick") {
       opt.max_size = 10'000;
       opt.queries = 100;
+    } else if (a == "--sizes" && has_value) {
+      opt.sizes = parse_sizes(argv[++i]);
+      opt.max_size = opt.sizes.empty() ? 0 : opt.sizes.back();
     } else if (a == "--max-size" && has_value) {
       opt.max_size = parse_size(argv[++i]);
     } else if (a == "--hnsw-max" && has_value) {
@@ -117,18 +138,21 @@ int main(int argc, char** argv) {
       opt.intrinsic = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--max-size N] [--hnsw-max N] [--queries N] [--centres N] "
-                   "[--intrinsic D] [--quick]\n",
+                   "usage: %s [--sizes N,N,...] [--max-size N] [--hnsw-max N] [--queries N] "
+                   "[--centres N] [--intrinsic D] [--quick]\n",
                    argv[0]);
       return 2;
     }
   }
 
   std::vector<std::size_t> sizes;
-  for (std::size_t n : {1'000ul, 10'000ul, 100'000ul, 1'000'000ul}) {
+  for (std::size_t n : opt.sizes) {
     if (n <= opt.max_size) sizes.push_back(n);
   }
-  if (sizes.empty()) sizes.push_back(opt.max_size);
+  if (sizes.empty()) {
+    std::fprintf(stderr, "no sizes to run\n");
+    return 2;
+  }
 
   const HnswParams params;
   std::printf("%d-d, %d centres, intrinsic dim %d, %zu queries, top-10, one thread, kernel %s\n",

@@ -4,12 +4,13 @@
 // graphs", 2018), with the paper's neighbour-selection heuristic (its Algorithm 4).
 //
 // Deletes: remove() tombstones the slot (still walked through, never returned). Once the
-// tombstones reach a batch (10 % of the live entries, clamped to [16, 1024]) they are
+// tombstones reach a batch (10 % of the live entries, clamped to [16, 256]) they are
 // consolidated as in FreshDiskANN (Singh et al., 2021): every live node that links a tombstone
 // re-selects its links from its live links plus the tombstones' live links, nodes left without
 // any incoming layer-0 link are re-inserted, and the tombstoned slots go to a free list that the
 // next inserts reuse. So the slot count never exceeds the peak live size plus one batch, however
-// long the insert/evict churn runs. upsert() of an existing id is remove + insert.
+// long the insert/evict churn runs; removing the last entry resets the graph. upsert() of an
+// existing id is remove + insert.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

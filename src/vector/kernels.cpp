@@ -29,8 +29,9 @@ float dot_portable(const float* a, const float* b, std::size_t n) {
 }
 
 #ifdef ISARTOR_VECTOR_X86
-// Four 8-wide FMA chains hide the FMA latency; measured ~1.5x faster than dot_portable at
-// 384 dims when the rows are in cache (bench/vector_bench.cpp prints the kernel in use).
+// Four 8-wide FMA chains hide the FMA latency. Scanning 384-d rows it measured 19 ns a row vs
+// 29 ns for dot_portable built for baseline x86-64 (10k rows), 40 vs 53 ns once the scan is
+// memory-bound (100k rows); a plain single-sum loop, which -O3 does not vectorise, took 150 ns.
 __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b,
                                                   std::size_t n) {
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();

@@ -2,11 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 
 #include "cache/memory_backend.h"
+#include "support/run_coroutine.h"
 #include "fakes/fake_provider_client.h"
 #include "pipeline/cloud_layer.h"
 #include "pipeline/exact_cache_layer.h"
@@ -16,14 +14,7 @@ namespace {
 
 namespace asio = boost::asio;
 
-// Runs a coroutine to completion on a private io_context.
-template <class T>
-T run(asio::awaitable<T> work) {
-  asio::io_context ioc;
-  auto future = asio::co_spawn(ioc, std::move(work), asio::use_future);
-  ioc.run();
-  return future.get();
-}
+using testing::run_coroutine;
 
 class PipelineTest : public ::testing::Test {
  protected:
@@ -46,7 +37,7 @@ class PipelineTest : public ::testing::Test {
 
   // Drains a streamed answer; returns the concatenated content, or the error message.
   static std::string drain(providers::ChunkStream& stream) {
-    return run([&]() -> asio::awaitable<std::string> {
+    return run_coroutine([&]() -> asio::awaitable<std::string> {
       std::string text;
       for (;;) {
         auto chunk = co_await stream.next();
@@ -59,7 +50,7 @@ class PipelineTest : public ::testing::Test {
   }
 
   Answer handle(ChatRequest r) {
-    auto answer = run(pipeline_->handle(std::move(r)));
+    auto answer = run_coroutine(pipeline_->handle(std::move(r)));
     EXPECT_TRUE(answer.has_value());
     return std::move(*answer);
   }
@@ -108,7 +99,7 @@ TEST_F(PipelineTest, AbandonedStreamIsNotStored) {
   {
     auto first = handle(request("abandoned", true));
     ASSERT_TRUE(first.stream);
-    run([&]() -> asio::awaitable<int> {
+    run_coroutine([&]() -> asio::awaitable<int> {
       co_await first.stream->next();  // the client reads one chunk and goes away
       co_return 0;
     }());
@@ -118,7 +109,7 @@ TEST_F(PipelineTest, AbandonedStreamIsNotStored) {
 
 TEST_F(PipelineTest, UpstreamErrorIsReturnedAndNotCached) {
   provider_->fail_with = Error(ErrorCode::kUpstream, "boom");
-  auto failed = run(pipeline_->handle(request("x")));
+  auto failed = run_coroutine(pipeline_->handle(request("x")));
   ASSERT_FALSE(failed.has_value());
   EXPECT_EQ(failed.error().code, ErrorCode::kUpstream);
   provider_->fail_with.reset();

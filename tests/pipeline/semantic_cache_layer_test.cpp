@@ -2,11 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 
 #include "api/openai.h"
+#include "support/run_coroutine.h"
 #include "fakes/fake_embedder.h"
 
 namespace isartor::pipeline {
@@ -15,13 +13,7 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-template <class T>
-T run(asio::awaitable<T> work) {
-  asio::io_context ioc;
-  auto future = asio::co_spawn(ioc, std::move(work), asio::use_future);
-  ioc.run();
-  return future.get();
-}
+using testing::run_coroutine;
 
 ChatRequest request(const std::string& text, const std::string& system = "", api::Json extra = api::Json::object()) {
   ChatRequest r;
@@ -43,7 +35,7 @@ class SemanticCacheLayerTest : public ::testing::Test {
 
   // Looks the request up without storing anything.
   std::optional<Answer> lookup(ChatRequest& r) {
-    auto result = run(layer_->answer(r));
+    auto result = run_coroutine(layer_->answer(r));
     EXPECT_TRUE(result.has_value());
     return std::move(*result);
   }
@@ -129,7 +121,7 @@ TEST_F(SemanticCacheLayerTest, EmbedderFailurePassesOn) {
   make();
   embedder_->fail = true;
   auto r = request("what is the capital of france");
-  auto result = run(layer_->answer(r));
+  auto result = run_coroutine(layer_->answer(r));
   ASSERT_TRUE(result.has_value());
   EXPECT_FALSE(*result);
   EXPECT_FALSE(r.semantic);
