@@ -32,7 +32,7 @@ test: unit integration
 bench: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON
 	cmake --build $(BUILD) -j $(JOBS)
-	scripts/bench.sh $(BENCH_ARGS)
+	ISARTOR_BUILD_DIR=$(BUILD) scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)
