@@ -31,14 +31,6 @@ constexpr const char* kLogTarget = "isartor::inference";
 constexpr int kMaxWorkers = 64;
 constexpr int kMaxSequencesPerBatch = 256;  // llama.cpp's LLAMA_MAX_SEQ
 
-struct BatchDeleter {
-  void operator()(llama_batch* batch) const {
-    llama_batch_free(*batch);
-    delete batch;
-  }
-};
-using BatchPtr = std::unique_ptr<llama_batch, BatchDeleter>;
-
 std::unexpected<Error> bad_option(const char* field, std::string_view rule) {
   return fail(ErrorCode::kInvalidRequest, fmt::format("embedder option {} {}", field, rule), field);
 }
@@ -222,7 +214,7 @@ struct LlamaEmbedder::Impl {
 
   void work(llama_context_ptr ctx) {
     const int max_batch_tokens = std::max(options.max_batch_tokens, max_tokens);
-    BatchPtr batch(new llama_batch(llama_batch_init(max_batch_tokens, 0, 1)));
+    BatchPtr batch = make_batch(max_batch_tokens);
     for (;;) {
       std::vector<Item> items;
       std::vector<std::shared_ptr<Request>> settled;

@@ -1,5 +1,8 @@
 #pragma once
 // Process-wide llama.cpp set-up, shared by everything in Isartor that runs llama.cpp in-process.
+#include <llama.h>
+
+#include <memory>
 #include <string>
 
 namespace isartor::inference {
@@ -16,5 +19,17 @@ void init_llama_runtime();
 // The last error line llama.cpp/ggml logged on the calling thread since the previous call ("" when
 // none), then forgets it: detail for an Error after a llama.cpp call failed. Thread-safe.
 std::string take_llama_error();
+
+// Owns a llama_batch made with llama_batch_init (which needs llama_batch_free, not delete).
+struct BatchDeleter {
+  void operator()(llama_batch* batch) const {
+    llama_batch_free(*batch);
+    delete batch;
+  }
+};
+using BatchPtr = std::unique_ptr<llama_batch, BatchDeleter>;
+
+// A batch for up to `tokens` tokens of one sequence id each. Thread-safe.
+inline BatchPtr make_batch(int32_t tokens) { return BatchPtr(new llama_batch(llama_batch_init(tokens, 0, 1))); }
 
 }  // namespace isartor::inference

@@ -1,0 +1,116 @@
+#pragma once
+// Level 1 generator: a chat GGUF (gemma-2-2b-it by default) run in-process by llama.cpp with
+// continuous batching. One llama_context holds max_sequences sequences (slots); ONE worker thread
+// loops: admit queued requests into free slots, then one llama_decode over the pending prompt
+// tokens of new sequences (chunked to batch_tokens) and the last sampled token of every active
+// one, then sample each sequence with its own sampler chain and stream its piece. A finished
+// request frees its slot at once, so a new one joins the next decode.
+//
+// Prompts come from the GGUF's chat template (tokenizer.chat_template) through llama.cpp's
+// built-in templates (llama_chat_apply_template; no Jinja). Gemma's template has no system role:
+// system messages are merged into the first user turn ("<system>\n\n<user>").
+//
+// Classification prompt (fixed; kClassifyInstruction is the system message, merged as above):
+//   system: "You route requests for an AI assistant. A request is SIMPLE if a small language
+//            model can answer it correctly in a few sentences: greetings, small talk, short
+//            factual questions, definitions, unit conversions, spelling, grammar, rewording or
+//            formatting a short text. A request is COMPLEX if it needs multi-step reasoning,
+//            mathematics, writing or debugging code, analysis, long or creative writing,
+//            specialised expertise or current information. Reply with one word: SIMPLE or
+//            COMPLEX."
+//   user:   "Request:\n" + the request's messages (the content alone for a single message,
+//            else "<role>: <content>" paragraphs)
+// then the model's turn opens, and the logits the prompt's decode yields there (no token is
+// generated) compare the first token of "SIMPLE" with that of "COMPLEX", as the model would
+// write them; the larger wins, a tie is COMPLEX. The answer can only be a label.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "inference/generator.h"
+
+namespace isartor::inference {
+
+// The classification prompt's system message (see above).
+extern const std::string_view kClassifyInstruction;
+
+struct LlamaGeneratorOptions {
+  // Tokens per sequence (prompt + answer); a longer prompt is refused with kPayloadTooLarge.
+  // The KV cache holds context_tokens x max_sequences tokens (gemma-2-2b, F16: ~104 KiB each,
+  // so the defaults take ~850 MiB).
+  int context_tokens = 2048;
+  // Slots: requests decoded together in one batch (the context's n_seq_max, at most 256).
+  int max_sequences = 4;
+  // ggml threads for the one context; 0: hardware threads.
+  int threads = 0;
+  // Tokens per llama_decode call (n_batch): prompt chunks plus one token per active sequence.
+  int batch_tokens = 512;
+  // Requests waiting for a free slot beyond this are refused with kOverloaded.
+  size_t max_queued = 64;
+  // Layers offloaded to a GPU when llama.cpp was built with one; 0: CPU only.
+  int gpu_layers = 0;
+  // A llama.cpp built-in template name ("gemma", "chatml", "llama3", ...) or template text; "":
+  // the GGUF's own.
+  std::string chat_template;
+};
+
+// Counters since load, for tests, benchmarks and metrics.
+struct LlamaGeneratorStats {
+  uint64_t decodes = 0;             // llama_decode calls
+  uint64_t prompt_tokens = 0;       // prompt tokens decoded
+  uint64_t generated_tokens = 0;    // tokens sampled
+  uint64_t classifications = 0;     // classifications answered
+  uint64_t generations = 0;         // generations finished (any reason)
+  int max_sequences_in_decode = 0;  // most sequences one llama_decode carried
+};
+
+class LlamaGenerator final : public Generator {
+ public:
+  // Loads `gguf`, creates the context and starts the worker. Errors: kNotFound (no such file),
+  // kUnprocessable (not a model llama.cpp loads, no usable chat template, or labels whose first
+  // tokens coincide), kInvalidRequest (bad options, the offending field in Error::param),
+  // kInternal (context or thread creation failed). Thread-safe.
+  static Result<std::unique_ptr<LlamaGenerator>> load(const std::filesystem::path& gguf,
+                                                      LlamaGeneratorOptions options = {});
+
+  // Refuses what is still queued and ends what is in a slot, both with kUnavailable (queued
+  // callbacks run on the destroying thread), then joins the worker. Never call it from a callback.
+  ~LlamaGenerator() override;
+
+  LlamaGenerator(const LlamaGenerator&) = delete;
+  LlamaGenerator& operator=(const LlamaGenerator&) = delete;
+
+  std::string_view name() const override;
+
+  // See Generator. Errors: kOverloaded (queue full), kPayloadTooLarge (prompt longer than the
+  // context), kUnprocessable (the chat template cannot render the messages), kInternal
+  // (llama_decode failed), kUnavailable (generator destroyed first). Callbacks should not throw
+  // (an exception is logged and dropped).
+  void classify_async(std::vector<ChatMessage> messages, ClassifyCallback done) override;
+  // As classify_async, plus kInvalidRequest for bad options (max_tokens < 1, temperature < 0,
+  // repetition_penalty <= 0). max_tokens beyond the context's room ends with kLength.
+  Cancellation generate_async(std::vector<ChatMessage> messages, GenerateOptions options, TokenCallback on_token,
+                              GenerateCallback done) override;
+
+  // The prompt text the model sees for `messages` (chat template applied, generation turn
+  // opened), or kUnprocessable. Thread-safe.
+  Result<std::string> render_prompt(const std::vector<ChatMessage>& messages) const;
+
+  // The classification conversation built for a request's `messages` (see above). Pure.
+  static std::vector<ChatMessage> classification_messages(const std::vector<ChatMessage>& messages);
+
+  // A snapshot of the counters. Thread-safe.
+  LlamaGeneratorStats stats() const;
+
+ private:
+  struct Impl;
+  explicit LlamaGenerator(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace isartor::inference
