@@ -12,8 +12,10 @@
 #include "core/log.h"
 #include "pipeline/cloud_layer.h"
 #include "pipeline/exact_cache_layer.h"
+#include "pipeline/local_model_layer.h"
 #include "pipeline/semantic_cache_layer.h"
 #include "inference/llama_embedder.h"
+#include "inference/llama_generator.h"
 #include "inference/model_manager.h"
 
 namespace isartor::app {
@@ -109,6 +111,41 @@ std::unique_ptr<pipeline::Layer> build_semantic_layer(const config::Config& conf
                                                         options, name);
 }
 
+// L2, or nullptr (with a warning) when its model cannot be had: requests then go to L3.
+std::unique_ptr<pipeline::Layer> build_local_model_layer(const config::Config& config) {
+  constexpr const char* kL2 = "isartor::l2";
+  if (config.router_backend != config::RouterBackend::kEmbedded) {
+    LOG_WARN(kL2, "ISARTOR__ROUTER_BACKEND={} (sidecar) is not available in this build yet; L2 is off",
+             config::to_string(config.router_backend));
+    return nullptr;
+  }
+  const auto& l2 = config.layer2;
+  if (l2.model_path.empty()) {
+    LOG_WARN(kL2,
+             "local model layer (L2) off: set ISARTOR__LAYER2__MODEL_PATH to a chat GGUF (hub download of the default "
+             "Gemma comes with issue #4), or ISARTOR__ENABLE_SLM_ROUTER=false to silence this");
+    return nullptr;
+  }
+  auto started = std::chrono::steady_clock::now();
+  LOG_INFO(kL2, "Loading the local model ({})...", l2.model_path);
+  inference::LlamaGeneratorOptions generator_options;
+  generator_options.gpu_layers = l2.gpu_layers;
+  auto generator = inference::LlamaGenerator::load(l2.model_path, generator_options);
+  if (!generator) {
+    LOG_WARN(kL2, "local model layer (L2) unavailable: {}; continuing without it", generator.error().message);
+    return nullptr;
+  }
+  LOG_INFO(kL2, "Local model ready ({}, {:.1f} s)", (*generator)->name(),
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  pipeline::LocalModelOptions options;
+  options.max_prompt_chars = static_cast<std::size_t>(l2.max_prompt_chars);
+  options.generate.max_tokens = l2.max_generate_tokens;
+  options.generate.temperature = static_cast<float>(l2.temperature);
+  options.generate.repetition_penalty = static_cast<float>(l2.repetition_penalty);
+  return std::make_unique<pipeline::LocalModelLayer>(std::shared_ptr<inference::Generator>(std::move(*generator)),
+                                                     std::move(options));
+}
+
 std::vector<std::unique_ptr<pipeline::Layer>> build_layers(const config::Config& config,
                                                            providers::HttpClient& http) {
   std::vector<std::unique_ptr<pipeline::Layer>> layers;
@@ -123,7 +160,7 @@ std::vector<std::unique_ptr<pipeline::Layer>> build_layers(const config::Config&
     if (auto layer = build_semantic_layer(config)) layers.push_back(std::move(layer));
   }
   if (config.enable_slm_router) {
-    LOG_WARN(kTarget, "the local model layer (L2) is not available in this build yet; requests go to L3");
+    if (auto layer = build_local_model_layer(config)) layers.push_back(std::move(layer));
   }
   layers.push_back(std::make_unique<pipeline::CloudLayer>(providers::make_provider(config, http)));
   return layers;
@@ -182,7 +219,7 @@ http::Response Gateway::health() const {
     layers[name] = describe({false, false, "disabled"});
   }
   if (semantic_enabled(config_)) layers["l1b"] = describe({true, false, "embedding model unavailable (see start-up log)"});
-  layers["l2"]["detail"] = "not available in this build";
+  if (config_.enable_slm_router) layers["l2"] = describe({true, false, "local model unavailable (see start-up log)"});
   for (const auto& layer : pipeline_->layers()) layers[std::string(layer->name())] = describe(layer->status());
   layers["l3"]["provider"] = config::to_string(config_.llm_provider);
   auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();

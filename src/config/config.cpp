@@ -313,6 +313,8 @@ const std::vector<Field>& fields() {
                      at(&Config::layer2, &Layer2Config::repetition_penalty), 0.0),
         integer_field("ISARTOR__LAYER2__GPU_LAYERS", at(&Config::layer2, &Layer2Config::gpu_layers),
                       0),
+        integer_field("ISARTOR__LAYER2__MAX_PROMPT_CHARS",
+                      at(&Config::layer2, &Layer2Config::max_prompt_chars), 1),
         text_field("ISARTOR__EMBEDDING__REPO_ID",
                    at(&Config::embedding, &EmbeddingConfig::repo_id)),
         text_field("ISARTOR__EMBEDDING__MODEL_PATH",

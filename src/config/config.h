@@ -26,6 +26,8 @@ struct Layer2Config {
   double temperature = 0.0;                                 // ISARTOR__LAYER2__TEMPERATURE
   double repetition_penalty = 1.1;                          // ISARTOR__LAYER2__REPETITION_PENALTY
   int gpu_layers = 0;                                       // ISARTOR__LAYER2__GPU_LAYERS
+  // ISARTOR__LAYER2__MAX_PROMPT_CHARS: longer prompts (all message text) skip L2 and go to L3.
+  int max_prompt_chars = 4000;
 };
 
 struct EmbeddingConfig {

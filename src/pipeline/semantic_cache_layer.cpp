@@ -1,12 +1,10 @@
 #include "pipeline/semantic_cache_layer.h"
 
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <mutex>
 
 #include "cache/cache_key.h"
 #include "core/log.h"
+#include "pipeline/layer_support.h"
 #include "pipeline/semantic_guard.h"
 
 namespace isartor::pipeline {
@@ -21,31 +19,8 @@ using EmbedResult = Result<std::vector<inference::Embedding>>;
 
 // Awaits the embedder's worker thread; the result is delivered back on the caller's executor.
 asio::awaitable<EmbedResult> embed(inference::Embedder& embedder, std::string text) {
-  auto initiate = [&embedder, text = std::move(text)](auto handler) mutable {
-    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-    embedder.embed_async({std::move(text)}, [shared](EmbedResult result) {
-      auto executor = asio::get_associated_executor(*shared);
-      asio::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
-    });
-  };
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(EmbedResult)>(std::move(initiate),
-                                                                                          asio::use_awaitable);
-}
-
-// Text of a message's content: a string, or the text parts of an array; nullopt for anything
-// else (images and audio are not embedded).
-std::optional<std::string> message_text(const api::Json& content) {
-  if (content.is_string()) return content.get<std::string>();
-  if (!content.is_array()) return std::nullopt;
-  std::string text;
-  for (const auto& part : content) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
-      return std::nullopt;
-    }
-    if (!text.empty()) text += '\n';
-    text += part["text"].get<std::string>();
-  }
-  return text;
+  auto start = [&embedder, text = std::move(text)](auto done) mutable { embedder.embed_async({std::move(text)}, done); };
+  co_return co_await await_worker<std::vector<inference::Embedding>>(std::move(start));
 }
 
 }  // namespace

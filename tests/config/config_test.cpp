@@ -228,6 +228,7 @@ TEST(ConfigLoad, IntegersAcceptRangeLimits) {
   EXPECT_EQ(load_env({{"ISARTOR__L3_TIMEOUT_SECS", "2147483647"}}).l3_timeout_secs, 2147483647);
   EXPECT_EQ(load_env({{"ISARTOR__WORKER_THREADS", "0"}}).worker_threads, 0);
   EXPECT_EQ(load_env({{"ISARTOR__LAYER2__GPU_LAYERS", "99"}}).layer2.gpu_layers, 99);
+  EXPECT_EQ(load_env({{"ISARTOR__LAYER2__MAX_PROMPT_CHARS", "120"}}).layer2.max_prompt_chars, 120);
 }
 
 TEST(ConfigLoad, IntegersRejectNegativesGarbageAndOverflow) {
@@ -250,6 +251,8 @@ TEST(ConfigLoad, IntegersRejectNegativesGarbageAndOverflow) {
   }
   EXPECT_THAT(env_error({{"ISARTOR__LAYER2__GPU_LAYERS", "-1"}}),
               HasSubstr("expected an integer >= 0"));
+  EXPECT_THAT(env_error({{"ISARTOR__LAYER2__MAX_PROMPT_CHARS", "0"}}),
+              HasSubstr("expected an integer >= 1"));
 }
 
 TEST(ConfigLoad, Numbers) {
@@ -413,6 +416,7 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__LAYER2__GPU_LAYERS",
       "ISARTOR__LAYER2__MAX_CLASSIFY_TOKENS",
       "ISARTOR__LAYER2__MAX_GENERATE_TOKENS",
+      "ISARTOR__LAYER2__MAX_PROMPT_CHARS",
       "ISARTOR__LAYER2__MODEL_PATH",
       "ISARTOR__LAYER2__REPETITION_PENALTY",
       "ISARTOR__LAYER2__REPO_ID",

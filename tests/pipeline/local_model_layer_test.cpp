@@ -1,0 +1,233 @@
+#include "pipeline/local_model_layer.h"
+
+#include <gtest/gtest.h>
+
+#include "api/openai.h"
+#include "fakes/fake_generator.h"
+#include "support/run_coroutine.h"
+
+namespace isartor::pipeline {
+namespace {
+
+using inference::FinishReason;
+using inference::Label;
+using testing::run_coroutine;
+
+ChatRequest request(const std::string& text, const std::string& system = "", api::Json extra = api::Json::object()) {
+  ChatRequest r;
+  r.body = {{"model", "gpt-4o-mini"}, {"messages", api::Json::array()}};
+  if (!system.empty()) r.body["messages"].push_back({{"role", "system"}, {"content", system}});
+  r.body["messages"].push_back({{"role", "user"}, {"content", text}});
+  for (auto& [k, v] : extra.items()) r.body[k] = v;
+  return r;
+}
+
+class LocalModelLayerTest : public ::testing::Test {
+ protected:
+  LocalModelLayerTest() {
+    LocalModelOptions options;
+    options.max_prompt_chars = 100;
+    options.generate.max_tokens = 16;
+    options.generate.temperature = 0.5f;
+    options.generate.repetition_penalty = 1.3f;
+    layer_ = std::make_unique<LocalModelLayer>(generator_, options);
+  }
+
+  std::optional<Answer> ask(ChatRequest r) {
+    auto result = run_coroutine(layer_->answer(r));
+    EXPECT_TRUE(result.has_value()) << "L2 must never fail a request";
+    return result ? std::move(*result) : std::nullopt;
+  }
+
+  // Asserts the request passes on without the model being consulted at all.
+  void expect_skipped(ChatRequest r) {
+    EXPECT_FALSE(ask(std::move(r)));
+    EXPECT_EQ(generator_->classify_calls(), 0);
+    EXPECT_EQ(generator_->generate_calls(), 0);
+  }
+
+  std::shared_ptr<fakes::FakeGenerator> generator_ = std::make_shared<fakes::FakeGenerator>();
+  std::unique_ptr<LocalModelLayer> layer_;
+};
+
+TEST_F(LocalModelLayerTest, SimpleRequestIsAnsweredLocally) {
+  auto answer = ask(request("What is the capital of France?", "Be brief."));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->layer, "l2");
+  EXPECT_TRUE(answer->deflected());
+  ASSERT_TRUE(answer->completion);
+  EXPECT_EQ(api::completion_text(*answer->completion), "Paris is the capital of France.");
+  EXPECT_EQ((*answer->completion)["object"], "chat.completion");
+  EXPECT_EQ((*answer->completion)["model"], "fake.gguf");
+  EXPECT_EQ((*answer->completion)["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ((*answer->completion)["usage"]["prompt_tokens"], 7);
+  EXPECT_EQ((*answer->completion)["usage"]["completion_tokens"], 5);
+  EXPECT_EQ(generator_->classify_calls(), 1);
+  EXPECT_EQ(generator_->generate_calls(), 1);
+  auto messages = generator_->last_messages();
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0].role, "system");
+  EXPECT_EQ(messages[0].content, "Be brief.");
+  EXPECT_EQ(messages[1].role, "user");
+  EXPECT_EQ(messages[1].content, "What is the capital of France?");
+  auto options = generator_->last_options();
+  EXPECT_EQ(options.max_tokens, 16);
+  EXPECT_FLOAT_EQ(options.temperature, 0.5f);
+  EXPECT_FLOAT_EQ(options.repetition_penalty, 1.3f);
+}
+
+TEST_F(LocalModelLayerTest, StreamingRequestGetsAWholeCompletion) {
+  auto r = request("hello");
+  r.stream = true;
+  auto answer = ask(std::move(r));
+  ASSERT_TRUE(answer);
+  EXPECT_TRUE(answer->completion);
+  EXPECT_FALSE(answer->stream);
+}
+
+TEST_F(LocalModelLayerTest, ComplexRequestPassesWithoutGenerating) {
+  generator_->label = Label::kComplex;
+  EXPECT_FALSE(ask(request("Prove the Riemann hypothesis.")));
+  EXPECT_EQ(generator_->classify_calls(), 1);
+  EXPECT_EQ(generator_->generate_calls(), 0);
+}
+
+TEST_F(LocalModelLayerTest, ToolsSkipTheModel) {
+  expect_skipped(request("weather?", "", {{"tools", api::Json::array({{{"type", "function"}}})}}));
+}
+
+TEST_F(LocalModelLayerTest, EmptyOrNullToolsDoNotSkip) {
+  EXPECT_TRUE(ask(request("hi", "", {{"tools", api::Json::array()}})));
+  EXPECT_TRUE(ask(request("hi", "", {{"tools", nullptr}})));
+}
+
+TEST_F(LocalModelLayerTest, MultiTurnSkipsTheModel) {
+  auto r = request("and Germany?");
+  r.body["messages"] = api::Json::array({{{"role", "user"}, {"content", "capital of France?"}},
+                                         {{"role", "assistant"}, {"content", "Paris"}},
+                                         {{"role", "user"}, {"content", "and Germany?"}}});
+  expect_skipped(std::move(r));
+}
+
+TEST_F(LocalModelLayerTest, TwoUserMessagesSkipTheModel) {
+  auto r = request("one");
+  r.body["messages"].push_back({{"role", "user"}, {"content", "two"}});
+  expect_skipped(std::move(r));
+}
+
+TEST_F(LocalModelLayerTest, NonTextContentSkipsTheModel) {
+  auto r = request("x");
+  r.body["messages"][0]["content"] = api::Json::array(
+      {{{"type", "text"}, {"text", "what is this?"}}, {{"type", "image_url"}, {"image_url", {{"url", "x"}}}}});
+  expect_skipped(std::move(r));
+}
+
+TEST_F(LocalModelLayerTest, TextPartsAreJoined) {
+  auto r = request("x");
+  r.body["messages"][0]["content"] =
+      api::Json::array({{{"type", "text"}, {"text", "a"}}, {{"type", "text"}, {"text", "b"}}});
+  ASSERT_TRUE(ask(std::move(r)));
+  EXPECT_EQ(generator_->last_messages().at(0).content, "a\nb");
+}
+
+TEST_F(LocalModelLayerTest, DeveloperMessageBecomesSystem) {
+  auto r = request("hi");
+  const api::Json developer = {{"role", "developer"}, {"content", "terse"}};
+  r.body["messages"].insert(r.body["messages"].begin(), developer);
+  ASSERT_TRUE(ask(std::move(r)));
+  EXPECT_EQ(generator_->last_messages().at(0).role, "system");
+}
+
+TEST_F(LocalModelLayerTest, LongPromptSkipsTheModel) {
+  expect_skipped(request(std::string(101, 'a')));
+}
+
+TEST_F(LocalModelLayerTest, PromptAtTheLimitIsOffered) {
+  // 60 + 40 = 100 characters of text, system message included.
+  EXPECT_TRUE(ask(request(std::string(40, 'a'), std::string(60, 's'))));
+  EXPECT_FALSE(ask(request(std::string(41, 'a'), std::string(60, 's'))));
+}
+
+TEST_F(LocalModelLayerTest, MalformedBodiesSkipTheModel) {
+  for (const char* raw : {R"({"messages": "hi"})", R"({"messages": []})", R"({"messages": [{"role": "user"}]})",
+                          R"({"messages": [{"role": 3, "content": "x"}]})",
+                          R"({"messages": [{"role": "user", "content": ""}]})",
+                          R"({"messages": [{"role": "user", "content": [{"type": 1, "text": "x"}]}]})",
+                          R"({"messages": [{"role": "user", "content": "x"}, {"role": "system", "content": "y"}]})",
+                          R"([1, 2])"}) {
+    ChatRequest r;
+    r.body = api::Json::parse(raw);
+    EXPECT_FALSE(ask(std::move(r))) << raw;
+  }
+  EXPECT_EQ(generator_->classify_calls(), 0);
+}
+
+TEST_F(LocalModelLayerTest, GuardRejectsEmptyAnswers) {
+  for (const char* text : {"", "   \n\t "}) {
+    generator_->text = text;
+    EXPECT_FALSE(ask(request("hi"))) << '"' << text << '"';
+  }
+  EXPECT_EQ(generator_->generate_calls(), 2);
+}
+
+TEST_F(LocalModelLayerTest, GuardRejectsTruncatedAndUnfinishedAnswers) {
+  for (auto finish : {FinishReason::kLength, FinishReason::kCancelled, FinishReason::kTimeout}) {
+    generator_->finish = finish;
+    EXPECT_FALSE(ask(request("hi"))) << inference::finish_reason_name(finish);
+  }
+}
+
+TEST_F(LocalModelLayerTest, GuardRejectsRefusals) {
+  for (const char* text : {"I don't know.", "i DON'T KNOW that", "I\xE2\x80\x99m sorry, but", "  \"As an AI model, I",
+                           "I cannot help with that", "I can't say", "**I'm sorry**", "I am unable to"}) {
+    generator_->text = text;
+    EXPECT_FALSE(ask(request("hi"))) << text;
+  }
+}
+
+TEST_F(LocalModelLayerTest, GuardKeepsOrdinaryAnswersMentioningRefusalWords) {
+  for (const char* text : {"Hello! How can I help?", "Paris. I cannot stress enough how pretty it is.",
+                           "Ice cannot be warmer than 0 C at sea level."}) {
+    generator_->text = text;
+    auto answer = ask(request("hi"));
+    ASSERT_TRUE(answer) << text;
+    EXPECT_EQ(api::completion_text(*answer->completion), text);
+  }
+}
+
+TEST_F(LocalModelLayerTest, OverloadedGeneratorPasses) {
+  generator_->classify_error = Error(ErrorCode::kOverloaded, "queue full");
+  EXPECT_FALSE(ask(request("hi")));
+  EXPECT_EQ(generator_->generate_calls(), 0);
+  generator_->classify_error.reset();
+  generator_->generate_error = Error(ErrorCode::kOverloaded, "queue full");
+  EXPECT_FALSE(ask(request("hi")));
+  EXPECT_EQ(generator_->generate_calls(), 1);
+}
+
+TEST_F(LocalModelLayerTest, ModelErrorsPass) {
+  generator_->classify_error = Error(ErrorCode::kPayloadTooLarge, "prompt longer than the context");
+  EXPECT_FALSE(ask(request("hi")));
+  generator_->classify_error.reset();
+  generator_->generate_error = Error(ErrorCode::kInternal, "llama_decode failed");
+  EXPECT_FALSE(ask(request("hi")));
+}
+
+TEST_F(LocalModelLayerTest, StatusNamesTheModel) {
+  auto status = layer_->status();
+  EXPECT_TRUE(status.enabled);
+  EXPECT_TRUE(status.ready);
+  EXPECT_EQ(status.detail, "fake.gguf");
+  EXPECT_EQ(layer_->name(), "l2");
+}
+
+TEST(RejectReason, AcceptsAFinishedAnswer) {
+  inference::Generation g;
+  g.text = "Yes.";
+  EXPECT_FALSE(reject_reason(g));
+  g.finish = FinishReason::kLength;
+  EXPECT_EQ(reject_reason(g), "truncated at the token limit");
+}
+
+}  // namespace
+}  // namespace isartor::pipeline
