@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/log.h"
+#include "bench_util.h"
 #include "inference/bert_gguf.h"
 #include "inference/llama_embedder.h"
 
@@ -27,32 +27,17 @@ namespace isartor::inference {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-// VmRSS / VmHWM of this process in MiB.
-double status_mib(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with(field + ":")) return std::strtod(line.c_str() + field.size() + 1, nullptr) / 1024.0;
-  }
-  return 0;
-}
+using bench::Clock;
+using bench::elapsed_ms;
+using bench::status_mib;
 
 struct Stats {
   double p50_ms = 0, p99_ms = 0, texts_per_s = 0;
 };
 
-Stats summarize(std::vector<double> latencies_ms, size_t texts, double wall_s) {
-  std::sort(latencies_ms.begin(), latencies_ms.end());
-  const auto at = [&](double q) {
-    return latencies_ms[std::min(latencies_ms.size() - 1,
-                                 static_cast<size_t>(q * static_cast<double>(latencies_ms.size())))];
-  };
-  return {at(0.5), at(0.99), static_cast<double>(texts) / wall_s};
-}
-
-double elapsed_ms(Clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+Stats summarize(const std::vector<double>& latencies_ms, size_t texts, double wall_s) {
+  return {bench::percentile(latencies_ms, 0.5), bench::percentile(latencies_ms, 0.99),
+          static_cast<double>(texts) / wall_s};
 }
 
 std::vector<std::string> prompts() {
@@ -101,11 +86,7 @@ Stats concurrent(Embedder& embedder, int callers, int rounds) {
 }
 
 int run(int argc, char** argv) {
-  if (std::getenv("ISARTOR_LOG") != nullptr) {
-    log::init_from_env();
-  } else {
-    log::init("warn");
-  }
+  bench::init_logging();
   if (argc < 2) {
     fmt::print(stderr, "usage: {} MODEL_DIR_OR_GGUF [--rounds N]\n", argv[0]);
     return 2;

@@ -19,32 +19,18 @@
 #include <thread>
 #include <vector>
 
-#include "core/log.h"
+#include "bench_util.h"
 #include "inference/llama_generator.h"
 
 namespace isartor::inference {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::elapsed_ms;
+using bench::percentile;
 
-double rss_mib() {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("VmRSS:")) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
-  }
-  return 0;
-}
-
-double elapsed_ms(Clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
-}
-
-double percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  return values[std::min(values.size() - 1, static_cast<size_t>(q * static_cast<double>(values.size())))];
-}
+double rss_mib() { return bench::status_mib("VmRSS"); }
 
 const std::vector<std::string>& prompts() {
   static const std::vector<std::string> all = {"What is the capital of France?",
@@ -110,11 +96,7 @@ double throughput(Generator& generator, int requests, int max_tokens) {
 }
 
 int run(int argc, char** argv) {
-  if (std::getenv("ISARTOR_LOG") != nullptr) {
-    log::init_from_env();
-  } else {
-    log::init("warn");
-  }
+  bench::init_logging();
   if (argc < 2) {
     fmt::print(stderr, "usage: {} MODEL.gguf [--rounds N] [--max-tokens N] [--threads N] [--gpu-layers N]\n", argv[0]);
     return 2;

@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_util.h"
 #include "core/log.h"
 #include "core/result.h"
 #include "inference/bert_gguf.h"
@@ -40,7 +41,8 @@ namespace isartor::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::elapsed_ms;
 using nlohmann::json;
 
 #ifdef ISARTOR_SOURCE_DIR
@@ -63,10 +65,6 @@ struct Options {
   fs::path data = kDefaultData;
   bool list = false;
 };
-
-double elapsed_ms(Clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
-}
 
 Result<Options> parse_args(int argc, char** argv) {
   Options options;
@@ -290,11 +288,7 @@ double apply_guard(std::vector<Pair>& pairs) {
 }
 
 int run(int argc, char** argv) {
-  if (std::getenv("ISARTOR_LOG") != nullptr) {
-    log::init_from_env();
-  } else {
-    log::init("warn");
-  }
+  bench::init_logging();
   auto options = parse_args(argc, argv);
   if (!options) {
     fmt::print(stderr, "{}\nusage: {} [--model-dir DIR | --gguf FILE] [--data FILE] [--list]\n",

@@ -1,0 +1,45 @@
+#pragma once
+// Small helpers shared by the plain-main benchmark tools in bench/.
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+
+namespace isartor::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double elapsed_ms(Clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+}
+
+// The q-quantile (0..1) of `values` by nearest rank; 0 for an empty sample.
+inline double percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, static_cast<size_t>(q * static_cast<double>(values.size())))];
+}
+
+// A /proc/self/status field in MiB, e.g. "VmRSS" or "VmHWM"; 0 when absent.
+inline double status_mib(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(field + ":")) return std::strtod(line.c_str() + field.size() + 1, nullptr) / 1024.0;
+  }
+  return 0;
+}
+
+// Quiet by default so tables stay readable; ISARTOR_LOG still wins when set.
+inline void init_logging() {
+  if (std::getenv("ISARTOR_LOG") != nullptr) {
+    log::init_from_env();
+  } else {
+    log::init("warn");
+  }
+}
+
+}  // namespace isartor::bench
