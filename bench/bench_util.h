@@ -33,6 +33,19 @@ inline double status_mib(const std::string& field) {
   return 0;
 }
 
+// Short, typical gateway prompts used as load by the model benchmarks.
+inline const std::vector<std::string>& sample_prompts() {
+  static const std::vector<std::string> all = {"What is the capital of France?",
+                                               "How do I reverse a linked list in Python?",
+                                               "Explain quantum entanglement to a five year old.",
+                                               "Write a haiku about autumn leaves.",
+                                               "What's the difference between TCP and UDP?",
+                                               "Summarize the plot of Hamlet in two sentences.",
+                                               "Convert 72 degrees Fahrenheit to Celsius.",
+                                               "Why is the sky blue?"};
+  return all;
+}
+
 // Quiet by default so tables stay readable; ISARTOR_LOG still wins when set.
 inline void init_logging() {
   if (std::getenv("ISARTOR_LOG") != nullptr) {

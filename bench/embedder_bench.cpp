@@ -40,16 +40,7 @@ Stats summarize(const std::vector<double>& latencies_ms, size_t texts, double wa
           static_cast<double>(texts) / wall_s};
 }
 
-std::vector<std::string> prompts() {
-  return {"What is the capital of France?",
-          "How do I reverse a linked list in Python?",
-          "Explain quantum entanglement to a five year old.",
-          "Write a haiku about autumn leaves.",
-          "What's the difference between TCP and UDP?",
-          "Summarize the plot of Hamlet in two sentences.",
-          "Convert 72 degrees Fahrenheit to Celsius.",
-          "Why is the sky blue?"};
-}
+std::vector<std::string> prompts() { return bench::sample_prompts(); }
 
 // Sequential calls of embed(texts); one latency per call.
 Stats sequential(Embedder& embedder, const std::vector<std::string>& texts, int rounds) {

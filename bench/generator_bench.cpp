@@ -32,17 +32,7 @@ using bench::percentile;
 
 double rss_mib() { return bench::status_mib("VmRSS"); }
 
-const std::vector<std::string>& prompts() {
-  static const std::vector<std::string> all = {"What is the capital of France?",
-                                               "How do I reverse a linked list in Python?",
-                                               "Explain quantum entanglement to a five year old.",
-                                               "Write a haiku about autumn leaves.",
-                                               "What's the difference between TCP and UDP?",
-                                               "Summarize the plot of Hamlet in two sentences.",
-                                               "Convert 72 degrees Fahrenheit to Celsius.",
-                                               "Why is the sky blue?"};
-  return all;
-}
+const std::vector<std::string>& prompts() { return bench::sample_prompts(); }
 
 std::vector<ChatMessage> ask(const std::string& text) {
   return {{"user", text}};
