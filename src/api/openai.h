@@ -36,6 +36,15 @@ std::string new_completion_id();
 // Text of choices[0].message.content ("" when absent or not a string). Pure.
 std::string completion_text(const Json& completion);
 
+// Text of a chat.completion.chunk's choices[0].delta.content ("" when absent or not a string). Pure.
+std::string chunk_text(const Json& chunk);
+
+// choices[0].finish_reason of a completion or chunk ("" when absent, null or not a string). Pure.
+std::string finish_reason_of(const Json& completion_or_chunk);
+
+// The token counts of a completion's or chunk's "usage" (0 for what is absent or ill-typed). Pure.
+Usage usage_of(const Json& completion_or_chunk);
+
 // Merges chat.completion.chunk objects into one chat.completion: content concatenated, tool_calls
 // merged by index (arguments concatenated), role, finish_reason, usage, id/model/created kept.
 // Not thread-safe; one per stream.

@@ -1,8 +1,12 @@
 #include "app/gateway.h"
 
+#include <fmt/format.h>
 #include <llama.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+
+#include <condition_variable>
+#include <mutex>
 
 #include "api/anthropic.h"
 #include "api/errors.h"
@@ -17,6 +21,8 @@
 #include "inference/llama_embedder.h"
 #include "inference/llama_generator.h"
 #include "inference/model_manager.h"
+#include "inference/progress.h"
+#include "inference/sidecar_generator.h"
 
 namespace isartor::app {
 namespace asio = boost::asio;
@@ -66,14 +72,6 @@ std::string_view presented_key(const http::Request& request) {
   return {};
 }
 
-bool exact_enabled(const config::Config& c) {
-  return c.cache_mode == config::CacheMode::kBoth || c.cache_mode == config::CacheMode::kExact;
-}
-
-bool semantic_enabled(const config::Config& c) {
-  return c.cache_mode == config::CacheMode::kBoth || c.cache_mode == config::CacheMode::kSemantic;
-}
-
 vector::IndexKind index_kind(config::SemanticIndex kind) {
   switch (kind) {
     case config::SemanticIndex::kFlat: return vector::IndexKind::kFlat;
@@ -111,58 +109,135 @@ std::unique_ptr<pipeline::Layer> build_semantic_layer(const config::Config& conf
                                                         options, name);
 }
 
-// L2, or nullptr (with a warning) when its model cannot be had: requests then go to L3.
-std::unique_ptr<pipeline::Layer> build_local_model_layer(const config::Config& config) {
-  constexpr const char* kL2 = "isartor::l2";
-  if (config.router_backend != config::RouterBackend::kEmbedded) {
-    LOG_WARN(kL2, "ISARTOR__ROUTER_BACKEND={} (sidecar) is not available in this build yet; L2 is off",
-             config::to_string(config.router_backend));
-    return nullptr;
+inference::ClassifyMode classify_mode(config::ClassifyMode mode) {
+  return mode == config::ClassifyMode::kGrammar ? inference::ClassifyMode::kGrammar : inference::ClassifyMode::kLogits;
+}
+
+constexpr const char* kL2 = "isartor::l2";
+
+bool uses_sidecar(const config::Config& config) {
+  return config.router_backend == config::RouterBackend::kVllm || !config.layer2.sidecar_url.empty();
+}
+
+// Says on /health how far a download got, once per percent.
+std::function<void(std::string_view, std::uint64_t, std::uint64_t)> report_download(pipeline::LocalModelLayer& layer) {
+  auto last = std::make_shared<int>(-1);
+  return [&layer, last](std::string_view file, std::uint64_t done, std::uint64_t total) {
+    const int percent = total > 0 ? static_cast<int>(done * 100 / total) : 0;
+    if (percent == *last) return;
+    *last = percent;
+    layer.set_pending(fmt::format("downloading {} ({}%, {})", file, percent, inference::format_megabytes(done)));
+  };
+}
+
+// Resolves (downloading from the hub if needed) and loads the in-process model, then puts it in
+// service; runs on the loader thread so the gateway serves meanwhile.
+void load_local_model(const config::Config& config, pipeline::LocalModelLayer& layer, std::stop_token stop) {
+  const auto started = std::chrono::steady_clock::now();
+  auto hub = inference::hub_config_from_env(config);
+  hub.stop = stop;
+  hub.on_progress = report_download(layer);
+  auto gguf = inference::resolve_local_model_gguf(config, hub);
+  if (!gguf) {
+    LOG_WARN(kL2, "local model layer (L2) unavailable: {}; requests go to L3 (ISARTOR__ENABLE_SLM_ROUTER=false "
+             "silences this)", gguf.error().message);
+    layer.set_pending("unavailable: " + gguf.error().message);
+    return;
   }
+  layer.set_pending("loading " + gguf->filename().string());
+  LOG_INFO(kL2, "Loading the local model ({})...", gguf->string());
   const auto& l2 = config.layer2;
-  if (l2.model_path.empty()) {
-    LOG_WARN(kL2,
-             "local model layer (L2) off: set ISARTOR__LAYER2__MODEL_PATH to a chat GGUF (hub download of the default "
-             "Gemma comes with issue #4), or ISARTOR__ENABLE_SLM_ROUTER=false to silence this");
-    return nullptr;
-  }
-  auto started = std::chrono::steady_clock::now();
-  LOG_INFO(kL2, "Loading the local model ({})...", l2.model_path);
-  inference::LlamaGeneratorOptions generator_options;
-  generator_options.gpu_layers = l2.gpu_layers;
-  auto generator = inference::LlamaGenerator::load(l2.model_path, generator_options);
+  inference::LlamaGeneratorOptions options;
+  options.context_tokens = l2.context_tokens;
+  options.max_sequences = l2.max_sequences;
+  options.batch_tokens = std::max(512, l2.max_sequences);
+  options.max_queued = static_cast<std::size_t>(l2.max_queued);
+  options.threads = l2.threads;
+  options.gpu_layers = l2.gpu_layers;
+  options.classify_mode = classify_mode(l2.classify_mode);
+  options.max_classify_tokens = l2.max_classify_tokens;
+  options.stop_loading = stop;
+  auto generator = inference::LlamaGenerator::load(*gguf, options);
   if (!generator) {
-    LOG_WARN(kL2, "local model layer (L2) unavailable: {}; continuing without it", generator.error().message);
-    return nullptr;
+    LOG_WARN(kL2, "local model layer (L2) unavailable: {}; requests go to L3", generator.error().message);
+    layer.set_pending("unavailable: " + generator.error().message);
+    return;
   }
-  LOG_INFO(kL2, "Local model ready ({}, {:.1f} s)", (*generator)->name(),
+  LOG_INFO(kL2, "Local model ready ({}, {} classification, {:.1f} s)", (*generator)->name(),
+           inference::classify_mode_name(options.classify_mode),
            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  layer.set_generator(std::shared_ptr<inference::Generator>(std::move(*generator)));
+}
+
+// Waits for the sidecar to list its models (it may start after the gateway), then puts it in service.
+void connect_sidecar(const config::Config& config, providers::HttpClient& http, pipeline::LocalModelLayer& layer,
+                     std::stop_token stop) {
+  const auto& l2 = config.layer2;
+  inference::SidecarOptions options;
+  options.url = l2.sidecar_url;
+  options.model = l2.sidecar_model;
+  options.api_key = l2.sidecar_api_key;
+  options.max_classify_tokens = l2.max_classify_tokens;
+  options.max_in_flight = static_cast<std::size_t>(l2.max_queued + l2.max_sequences);
+  auto generator = std::make_unique<inference::SidecarGenerator>(options, http);
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  for (int attempt = 0; !stop.stop_requested(); ++attempt) {
+    auto model = generator->probe();
+    if (model) {
+      LOG_INFO(kL2, "Local model layer (L2) uses the sidecar {} ({})", l2.sidecar_url, *model);
+      layer.set_generator(std::shared_ptr<inference::Generator>(std::move(generator)));
+      return;
+    }
+    if (attempt == 0) LOG_WARN(kL2, "{}; retrying every 2 s, requests go to L3 meanwhile", model.error().message);
+    layer.set_pending("waiting for the sidecar: " + model.error().message);
+    std::unique_lock lock(mutex);
+    wake.wait_for(lock, stop, std::chrono::seconds(2), [] { return false; });
+  }
+}
+
+// L2 without its model, and how the gateway's loader thread will bring it: the layer serves
+// (passing requests on) while the model downloads, loads or the sidecar comes up.
+std::unique_ptr<pipeline::LocalModelLayer> build_local_model_layer(const config::Config& config,
+                                                                   providers::HttpClient& http,
+                                                                   const pipeline::Layer& fallback,
+                                                                   std::function<void(std::stop_token)>& loader) {
+  const auto& l2 = config.layer2;
   pipeline::LocalModelOptions options;
   options.max_prompt_chars = static_cast<std::size_t>(l2.max_prompt_chars);
   options.generate.max_tokens = l2.max_generate_tokens;
   options.generate.temperature = static_cast<float>(l2.temperature);
   options.generate.repetition_penalty = static_cast<float>(l2.repetition_penalty);
-  return std::make_unique<pipeline::LocalModelLayer>(std::shared_ptr<inference::Generator>(std::move(*generator)),
-                                                     std::move(options));
+  options.timeout = std::chrono::seconds(l2.timeout_secs);
+  options.fallback_ready = [&fallback] { return fallback.status().ready; };
+  const bool sidecar = uses_sidecar(config);
+  auto layer = std::make_unique<pipeline::LocalModelLayer>(
+      std::move(options), sidecar ? "connecting to the sidecar " + l2.sidecar_url : "resolving the local model");
+  pipeline::LocalModelLayer& ref = *layer;
+  if (sidecar) {
+    loader = [&config, &http, &ref](std::stop_token stop) { connect_sidecar(config, http, ref, stop); };
+  } else {
+    loader = [&config, &ref](std::stop_token stop) { load_local_model(config, ref, stop); };
+  }
+  return layer;
 }
 
-std::vector<std::unique_ptr<pipeline::Layer>> build_layers(const config::Config& config,
-                                                           providers::HttpClient& http) {
+std::vector<std::unique_ptr<pipeline::Layer>> build_layers(const config::Config& config, providers::HttpClient& http,
+                                                           std::function<void(std::stop_token)>& l2_loader) {
   std::vector<std::unique_ptr<pipeline::Layer>> layers;
-  if (exact_enabled(config)) {
+  if (config::exact_cache_enabled(config)) {
     if (config.cache_backend == config::CacheBackendKind::kRedis) {
       LOG_WARN(kTarget, "ISARTOR__CACHE_BACKEND=redis is not available in this build; using the in-process cache");
     }
     layers.push_back(std::make_unique<pipeline::ExactCacheLayer>(std::make_unique<cache::MemoryBackend>(
         config.cache_max_capacity, std::chrono::seconds(config.cache_ttl_secs))));
   }
-  if (semantic_enabled(config)) {
+  if (config::semantic_cache_enabled(config)) {
     if (auto layer = build_semantic_layer(config)) layers.push_back(std::move(layer));
   }
-  if (config.enable_slm_router) {
-    if (auto layer = build_local_model_layer(config)) layers.push_back(std::move(layer));
-  }
-  layers.push_back(std::make_unique<pipeline::CloudLayer>(providers::make_provider(config, http)));
+  auto cloud = std::make_unique<pipeline::CloudLayer>(providers::make_provider(config, http));
+  if (config.enable_slm_router) layers.push_back(build_local_model_layer(config, http, *cloud, l2_loader));
+  layers.push_back(std::move(cloud));
   return layers;
 }
 
@@ -174,7 +249,9 @@ std::string version_string() {
 
 Gateway::Gateway(config::Config config)
     : config_(std::move(config)), http_client_(std::make_unique<providers::HttpClient>()) {
-  pipeline_ = std::make_unique<pipeline::Pipeline>(build_layers(config_, *http_client_));
+  std::function<void(std::stop_token)> l2_loader;
+  pipeline_ = std::make_unique<pipeline::Pipeline>(build_layers(config_, *http_client_, l2_loader));
+  if (l2_loader) l2_loader_ = std::jthread(std::move(l2_loader));
 }
 
 Gateway::~Gateway() = default;
@@ -218,8 +295,7 @@ http::Response Gateway::health() const {
   for (const char* name : {"l1a", "l1b", "l2"}) {
     layers[name] = describe({false, false, "disabled"});
   }
-  if (semantic_enabled(config_)) layers["l1b"] = describe({true, false, "embedding model unavailable (see start-up log)"});
-  if (config_.enable_slm_router) layers["l2"] = describe({true, false, "local model unavailable (see start-up log)"});
+  if (config::semantic_cache_enabled(config_)) layers["l1b"] = describe({true, false, "embedding model unavailable (see start-up log)"});
   for (const auto& layer : pipeline_->layers()) layers[std::string(layer->name())] = describe(layer->status());
   layers["l3"]["provider"] = config::to_string(config_.llm_provider);
   auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();

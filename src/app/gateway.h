@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <thread>
 
 #include "config/config.h"
 #include "http/server.h"
@@ -31,6 +32,9 @@ class Gateway {
   std::unique_ptr<providers::HttpClient> http_client_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  // Brings L2's model (hub download and load, or the sidecar's first answer) while the gateway
+  // serves; declared last so it is stopped and joined before the layers it feeds go away.
+  std::jthread l2_loader_;
 
   bool authorized(const http::Request& request) const;
   std::optional<http::Response> route(const http::Request& request) const;

@@ -44,6 +44,8 @@ constexpr std::array<EnumName<SemanticIndex>, 3> kSemanticIndexes{
     {{"auto", SemanticIndex::kAuto}, {"flat", SemanticIndex::kFlat}, {"hnsw", SemanticIndex::kHnsw}}};
 constexpr std::array<EnumName<RouterBackend>, 2> kRouterBackends{
     {{"embedded", RouterBackend::kEmbedded}, {"vllm", RouterBackend::kVllm}}};
+constexpr std::array<EnumName<ClassifyMode>, 2> kClassifyModes{
+    {{"logits", ClassifyMode::kLogits}, {"grammar", ClassifyMode::kGrammar}}};
 constexpr std::array<EnumName<Provider>, 4> kProviders{{{"openai", Provider::kOpenAI},
                                                         {"azure", Provider::kAzure},
                                                         {"anthropic", Provider::kAnthropic},
@@ -299,10 +301,15 @@ const std::vector<Field>& fields() {
         enum_field("ISARTOR__ROUTER_BACKEND", at(&Config::router_backend), kRouterBackends),
         bool_field("ISARTOR__ENABLE_SLM_ROUTER", at(&Config::enable_slm_router)),
         url_field("ISARTOR__LAYER2__SIDECAR_URL", at(&Config::layer2, &Layer2Config::sidecar_url)),
+        text_field("ISARTOR__LAYER2__SIDECAR_MODEL", at(&Config::layer2, &Layer2Config::sidecar_model)),
+        secret_field("ISARTOR__LAYER2__SIDECAR_API_KEY", at(&Config::layer2, &Layer2Config::sidecar_api_key)),
         text_field("ISARTOR__LAYER2__REPO_ID", at(&Config::layer2, &Layer2Config::repo_id)),
         text_field("ISARTOR__LAYER2__GGUF_FILENAME",
                    at(&Config::layer2, &Layer2Config::gguf_filename)),
+        text_field("ISARTOR__LAYER2__REVISION", at(&Config::layer2, &Layer2Config::revision)),
         text_field("ISARTOR__LAYER2__MODEL_PATH", at(&Config::layer2, &Layer2Config::model_path)),
+        enum_field("ISARTOR__LAYER2__CLASSIFY_MODE", at(&Config::layer2, &Layer2Config::classify_mode),
+                   kClassifyModes),
         integer_field("ISARTOR__LAYER2__MAX_CLASSIFY_TOKENS",
                       at(&Config::layer2, &Layer2Config::max_classify_tokens), 1),
         integer_field("ISARTOR__LAYER2__MAX_GENERATE_TOKENS",
@@ -315,6 +322,11 @@ const std::vector<Field>& fields() {
                       0),
         integer_field("ISARTOR__LAYER2__MAX_PROMPT_CHARS",
                       at(&Config::layer2, &Layer2Config::max_prompt_chars), 1),
+        integer_field("ISARTOR__LAYER2__TIMEOUT_SECS", at(&Config::layer2, &Layer2Config::timeout_secs), 0),
+        integer_field("ISARTOR__LAYER2__CONTEXT_TOKENS", at(&Config::layer2, &Layer2Config::context_tokens), 16),
+        integer_field("ISARTOR__LAYER2__MAX_SEQUENCES", at(&Config::layer2, &Layer2Config::max_sequences), 1, 256),
+        integer_field("ISARTOR__LAYER2__MAX_QUEUED", at(&Config::layer2, &Layer2Config::max_queued), 0),
+        integer_field("ISARTOR__LAYER2__THREADS", at(&Config::layer2, &Layer2Config::threads), 0, 1024),
         text_field("ISARTOR__EMBEDDING__REPO_ID",
                    at(&Config::embedding, &EmbeddingConfig::repo_id)),
         text_field("ISARTOR__EMBEDDING__MODEL_PATH",
@@ -408,6 +420,13 @@ void require_for_azure(const Config& config) {
   }
 }
 
+// A remote router needs somewhere to go.
+void require_for_sidecar(const Config& config) {
+  if (config.router_backend == RouterBackend::kVllm && config.layer2.sidecar_url.empty()) {
+    throw ConfigError("missing ISARTOR__LAYER2__SIDECAR_URL: required when ISARTOR__ROUTER_BACKEND=vllm");
+  }
+}
+
 std::map<std::string, std::string> environment() {
   std::map<std::string, std::string> env;
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
@@ -456,6 +475,7 @@ Config load(const Sources& sources) {
   config.unknown_keys.assign(unknown.begin(), unknown.end());
   resolve_api_key_file(config);
   require_for_azure(config);
+  require_for_sidecar(config);
   return config;
 }
 
@@ -499,5 +519,14 @@ const char* to_string(CacheBackendKind value) { return enum_name(kCacheBackends,
 const char* to_string(RouterBackend value) { return enum_name(kRouterBackends, value); }
 const char* to_string(Provider value) { return enum_name(kProviders, value); }
 const char* to_string(SemanticIndex value) { return enum_name(kSemanticIndexes, value); }
+bool exact_cache_enabled(const Config& c) {
+  return c.cache_mode == CacheMode::kBoth || c.cache_mode == CacheMode::kExact;
+}
+
+bool semantic_cache_enabled(const Config& c) {
+  return c.cache_mode == CacheMode::kBoth || c.cache_mode == CacheMode::kSemantic;
+}
+
+const char* to_string(ClassifyMode value) { return enum_name(kClassifyModes, value); }
 
 }  // namespace isartor::config

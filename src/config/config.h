@@ -15,12 +15,19 @@ enum class CacheBackendKind { kMemory, kRedis };
 enum class RouterBackend { kEmbedded, kVllm };
 enum class Provider { kOpenAI, kAzure, kAnthropic, kXai };
 enum class SemanticIndex { kAuto, kFlat, kHnsw };
+enum class ClassifyMode { kLogits, kGrammar };
 
 struct Layer2Config {
-  std::string sidecar_url;                                  // ISARTOR__LAYER2__SIDECAR_URL
+  // ISARTOR__LAYER2__SIDECAR_URL: an OpenAI-compatible server (llama-server, vLLM) to use instead
+  // of the in-process model; required with ISARTOR__ROUTER_BACKEND=vllm.
+  std::string sidecar_url;
+  std::string sidecar_model;    // ISARTOR__LAYER2__SIDECAR_MODEL: model to ask for; empty = the server's first
+  std::string sidecar_api_key;  // ISARTOR__LAYER2__SIDECAR_API_KEY: Bearer key of the sidecar; empty = none
   std::string repo_id = "mradermacher/gemma-2-2b-it-GGUF";  // ISARTOR__LAYER2__REPO_ID
   std::string gguf_filename = "gemma-2-2b-it.Q4_K_M.gguf";  // ISARTOR__LAYER2__GGUF_FILENAME
-  std::string model_path;                                   // ISARTOR__LAYER2__MODEL_PATH
+  std::string revision = "main";                            // ISARTOR__LAYER2__REVISION
+  std::string model_path;  // ISARTOR__LAYER2__MODEL_PATH: a local GGUF; skips the hub
+  ClassifyMode classify_mode = ClassifyMode::kLogits;       // ISARTOR__LAYER2__CLASSIFY_MODE
   int max_classify_tokens = 20;                             // ISARTOR__LAYER2__MAX_CLASSIFY_TOKENS
   int max_generate_tokens = 256;                            // ISARTOR__LAYER2__MAX_GENERATE_TOKENS
   double temperature = 0.0;                                 // ISARTOR__LAYER2__TEMPERATURE
@@ -28,6 +35,11 @@ struct Layer2Config {
   int gpu_layers = 0;                                       // ISARTOR__LAYER2__GPU_LAYERS
   // ISARTOR__LAYER2__MAX_PROMPT_CHARS: longer prompts (all message text) skip L2 and go to L3.
   int max_prompt_chars = 4000;
+  int timeout_secs = 30;       // ISARTOR__LAYER2__TIMEOUT_SECS: one request's budget in L2; 0 = none
+  int context_tokens = 2048;   // ISARTOR__LAYER2__CONTEXT_TOKENS: per sequence, prompt + answer
+  int max_sequences = 4;       // ISARTOR__LAYER2__MAX_SEQUENCES: requests decoded together
+  int max_queued = 64;         // ISARTOR__LAYER2__MAX_QUEUED: waiting requests beyond it are refused
+  int threads = 0;             // ISARTOR__LAYER2__THREADS: ggml threads; 0 = hardware cores
 };
 
 struct EmbeddingConfig {
@@ -129,11 +141,16 @@ std::string describe(const Config& config);
 // ("sk-…(51 chars)"); under 8 chars only the length ("…(5 chars)"). Pure.
 std::string mask_secret(const std::string& secret);
 
+// Whether the cache mode turns on the exact (L1a) / semantic (L1b) cache. Pure.
+bool exact_cache_enabled(const Config& config);
+bool semantic_cache_enabled(const Config& config);
+
 // The lower-case config spelling ("both", "redis", "vllm", "azure"). Pure.
 const char* to_string(CacheMode);
 const char* to_string(CacheBackendKind);
 const char* to_string(RouterBackend);
 const char* to_string(Provider);
 const char* to_string(SemanticIndex);
+const char* to_string(ClassifyMode);
 
 }  // namespace isartor::config

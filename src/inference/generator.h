@@ -41,6 +41,33 @@ enum class FinishReason { kStop, kLength, kCancelled, kTimeout };
 // "stop", "length", "cancelled", "timeout". Pure.
 std::string_view finish_reason_name(FinishReason reason);
 
+// How a classification is decided. kLogits: one decode of the prompt, then the logits of the two
+// labels' first tokens are compared (no text is generated; the answer can only be a label).
+// kGrammar: the model writes its answer under a grammar that only admits the label words, read
+// with parse_label (for sidecars: the request asks the server to constrain its output).
+enum class ClassifyMode { kLogits, kGrammar };
+
+// "logits", "grammar". Pure.
+std::string_view classify_mode_name(ClassifyMode mode);
+
+// The GBNF grammar of a kGrammar classification: `root ::= "SIMPLE" | "COMPLEX"`.
+extern const char* const kLabelGrammar;
+
+// The fixed system message of the classification prompt (see classification_messages).
+extern const std::string_view kClassifyInstruction;
+
+// The conversation a classification shows the model for a request's `messages`:
+//   system: kClassifyInstruction
+//   user:   "Request:\n" + the content alone for a single message, else "<role>: <content>"
+//           paragraphs
+// Shared by every Generator, so in-process and sidecar models see the same prompt. Pure.
+std::vector<ChatMessage> classification_messages(const std::vector<ChatMessage>& messages);
+
+struct ClassifyOptions {
+  // From the call, time spent queued included; 0: none. Past it the call fails with kUpstreamTimeout.
+  std::chrono::milliseconds timeout{0};
+};
+
 struct GenerateOptions {
   int max_tokens = 256;             // completion tokens, >= 1
   float temperature = 0.0f;         // 0: greedy (deterministic)
@@ -58,6 +85,8 @@ struct Generation {
   FinishReason finish = FinishReason::kStop;
 };
 
+// kUpstreamTimeout: ClassifyOptions::timeout passed; kUnavailable with "cancelled": the call was
+// cancelled.
 using ClassifyCallback = std::function<void(Result<Label>)>;
 // A non-empty piece of answer text, valid UTF-8 (a character split across tokens is held back
 // until complete; invalid bytes become U+FFFD).
@@ -83,10 +112,11 @@ class Generator {
   // The model's identity for logs and responses (e.g. the GGUF's file name). Thread-safe.
   virtual std::string_view name() const = 0;
 
-  // Queues a classification of the request `messages` (see the implementation for the prompt);
-  // `done` is called once, on a worker thread (never the caller's), with the label or an error.
-  // Thread-safe; never blocks on inference.
-  virtual void classify_async(std::vector<ChatMessage> messages, ClassifyCallback done) = 0;
+  // Queues a classification of the request `messages` (prompt: classification_messages); `done`
+  // is called once, on a worker thread (never the caller's), with the label or an error; the
+  // returned Cancellation ends it early. Thread-safe; never blocks on inference.
+  virtual Cancellation classify_async(std::vector<ChatMessage> messages, ClassifyOptions options,
+                                      ClassifyCallback done) = 0;
 
   // Queues an answer to `messages`. `on_token` (may be empty) gets the answer as it is generated,
   // `done` is called once after the last piece, both on a worker thread (never the caller's) and
@@ -96,7 +126,7 @@ class Generator {
 
   // Blocking conveniences over the async calls (start-up, tools, tests). Thread-safe; never
   // call them from a callback.
-  Result<Label> classify(std::vector<ChatMessage> messages);
+  Result<Label> classify(std::vector<ChatMessage> messages, ClassifyOptions options = {});
   Result<Generation> generate(std::vector<ChatMessage> messages, GenerateOptions options, TokenCallback on_token = {});
 };
 

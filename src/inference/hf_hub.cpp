@@ -405,6 +405,10 @@ class BlobDownload {
       return !range_mismatch;
     };
     auto on_body = [&](std::string_view bytes) {
+      if (t_.hub.stop.stop_requested()) {
+        file_error = unavailable(fmt::format("download of {} stopped", t_.name()));
+        return false;
+      }
       for (std::string_view rest = bytes; !rest.empty();) {
         ssize_t n = ::pwrite(fd_, rest.data(), rest.size(), static_cast<off_t>(have_ + (bytes.size() - rest.size())));
         if (n < 0) {
@@ -416,6 +420,7 @@ class BlobDownload {
       sha_.update(bytes);
       have_ += bytes.size();
       progress_->update(have_);
+      if (t_.hub.on_progress) t_.hub.on_progress(t_.filename, have_, meta_.size.value_or(0));
       return true;
     };
     auto response = hf::perform(request, on_headers, on_body);

@@ -9,9 +9,12 @@
 // Blocking and network-bound: for start-up and the `isartor models` CLI, never the request path.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
+#include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -24,6 +27,11 @@ struct HubConfig {
   std::filesystem::path cache_dir;                  // the "hub" cache folder itself
   std::string token;                                // sent as "Authorization: Bearer"; empty = none
   bool offline = false;                             // true: never touch the network
+  // Stops a download in progress (kUnavailable; the .incomplete file stays for a resume).
+  std::stop_token stop;
+  // Told about a download's progress (file name, bytes present, total or 0), on the downloading
+  // thread; besides the bar or log lines. Empty: none.
+  std::function<void(std::string_view, std::uint64_t, std::uint64_t)> on_progress;
 };
 
 // The hub settings huggingface_hub would use, from `env` (name -> value) and the gateway config:

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <exception>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -18,16 +17,10 @@
 
 #include "core/log.h"
 #include "inference/answer_stream.h"
+#include "inference/callbacks.h"
 #include "inference/llama_runtime.h"
 
 namespace isartor::inference {
-
-const std::string_view kClassifyInstruction =
-    "You route requests for an AI assistant. A request is SIMPLE if a small language model can answer it "
-    "correctly in a few sentences: greetings, small talk, short factual questions, definitions, unit "
-    "conversions, spelling, grammar, rewording or formatting a short text. A request is COMPLEX if it needs "
-    "multi-step reasoning, mathematics, writing or debugging code, analysis, long or creative writing, "
-    "specialised expertise or current information. Reply with one word: SIMPLE or COMPLEX.";
 
 namespace {
 
@@ -49,6 +42,7 @@ Result<void> validate(const LlamaGeneratorOptions& options) {
   // Every active sequence contributes one token to each decode.
   if (options.batch_tokens < options.max_sequences) return bad_option("batch_tokens", "must be >= max_sequences");
   if (options.gpu_layers < 0) return bad_option("gpu_layers", "must be >= 0");
+  if (options.max_classify_tokens < 1) return bad_option("max_classify_tokens", "must be >= 1");
   return {};
 }
 
@@ -59,18 +53,6 @@ Result<void> validate(const GenerateOptions& options) {
     return fail(ErrorCode::kInvalidRequest, "repetition_penalty must be > 0", "repetition_penalty");
   }
   return {};
-}
-
-template <class Callback, class... Args>
-void run_callback(const Callback& callback, Args&&... args) {
-  if (!callback) return;
-  try {
-    callback(std::forward<Args>(args)...);
-  } catch (const std::exception& e) {
-    LOG_ERROR(kLogTarget, "generator callback threw: {}", e.what());
-  } catch (...) {
-    LOG_ERROR(kLogTarget, "generator callback threw");
-  }
 }
 
 }  // namespace
@@ -182,8 +164,16 @@ struct LlamaGenerator::Impl {
     return with_label[i];
   }
 
-  llama_sampler_ptr make_sampler(const GenerateOptions& o) const {
+  // The task's sampler chain: for a kGrammar classification the label grammar and greedy, else
+  // the request's penalties and temperature.
+  llama_sampler_ptr make_sampler(const Task& task) const {
     llama_sampler_ptr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+    if (task.classify) {
+      llama_sampler_chain_add(chain.get(), llama_sampler_init_grammar(vocab, kLabelGrammar, "root"));
+      llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
+      return chain;
+    }
+    const GenerateOptions& o = task.options;
     if (o.repetition_penalty != 1.0f) {
       llama_sampler_chain_add(chain.get(), llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), kPenaltyLastN,
                                                                         o.repetition_penalty, 0.0f, 0.0f));
@@ -197,21 +187,31 @@ struct LlamaGenerator::Impl {
     return chain;
   }
 
-  // Ends the slot's request with `result` (an error, or for a generation its finish reason) and
-  // frees the slot.
+  // Whether the slot's task is a classification decided by its label logits (no sampling).
+  bool by_logits(const Slot& slot) const {
+    return slot.task->classify && options.classify_mode == ClassifyMode::kLogits;
+  }
+
+  // A classification's outcome once it ended with `result`: its label from this batch's logits or
+  // from the text it wrote under the grammar, or why there is none.
+  Result<Label> classification(const Slot& slot, const Result<FinishReason>& result) const {
+    if (!result) return std::unexpected(result.error());
+    if (*result == FinishReason::kCancelled) return fail(ErrorCode::kUnavailable, "classification cancelled");
+    if (*result == FinishReason::kTimeout) return fail(ErrorCode::kUpstreamTimeout, "classification timed out");
+    if (!by_logits(slot)) return parse_label(slot.stream ? slot.stream->text() : std::string());
+    const float* logits = slot.output >= 0 ? llama_get_logits_ith(ctx.get(), slot.output) : nullptr;
+    if (logits == nullptr) return fail(ErrorCode::kInternal, "llama.cpp returned no logits");
+    return logits[simple_token] > logits[complex_token] ? Label::kSimple : Label::kComplex;
+  }
+
+  // Ends the slot's request with `result` (an error, or its finish reason) and frees the slot.
   void finish(Slot& slot, Result<FinishReason> result) {
     Task& task = *slot.task;
     if (task.classify) {
-      // A classification only ends without an error from advance(), its logits in this batch.
-      const float* logits = result && slot.output >= 0 ? llama_get_logits_ith(ctx.get(), slot.output) : nullptr;
-      if (result && logits == nullptr) result = fail(ErrorCode::kInternal, "llama.cpp returned no logits");
-      if (!result) {
-        run_callback(task.classify_done, Result<Label>(std::unexpected(result.error())));
-      } else {
-        counters.classifications.fetch_add(1, std::memory_order_relaxed);
-        run_callback(task.classify_done,
-                     logits[simple_token] > logits[complex_token] ? Label::kSimple : Label::kComplex);
-      }
+      if (slot.stream) (void)slot.stream->finish();
+      Result<Label> label = classification(slot, result);
+      if (label) counters.classifications.fetch_add(1, std::memory_order_relaxed);
+      run_callback(task.classify_done, std::move(label));
     } else {
       counters.generations.fetch_add(1, std::memory_order_relaxed);
       if (!result) {
@@ -251,8 +251,8 @@ struct LlamaGenerator::Impl {
                                                                  slot.prompt.size(), context_limit)));
       return false;
     }
-    if (!t.classify) {
-      slot.sampler = make_sampler(t.options);
+    if (!by_logits(slot)) {
+      slot.sampler = make_sampler(t);
       slot.stream.emplace(t.options.stop);
     }
     return true;
@@ -326,7 +326,7 @@ struct LlamaGenerator::Impl {
     }
     for (Slot& slot : slots) {
       if (!slot.task || slot.output < 0) continue;
-      if (slot.task->classify) {
+      if (by_logits(slot)) {
         finish(slot, FinishReason::kStop);
         continue;
       }
@@ -464,7 +464,15 @@ Result<std::unique_ptr<LlamaGenerator>> LlamaGenerator::load(const std::filesyst
   impl->name = gguf.filename().string();
   llama_model_params model_params = llama_model_default_params();
   model_params.n_gpu_layers = options.gpu_layers;
+  // Returning false from the progress callback aborts the load.
+  model_params.progress_callback = [](float, void* stop) {
+    return !static_cast<const std::stop_token*>(stop)->stop_requested();
+  };
+  model_params.progress_callback_user_data = &impl->options.stop_loading;
   impl->model.reset(llama_model_load_from_file(gguf.c_str(), model_params));
+  if (!impl->model && options.stop_loading.stop_requested()) {
+    return fail(ErrorCode::kUnavailable, fmt::format("loading {} was stopped", gguf.string()));
+  }
   if (!impl->model) {
     return fail(ErrorCode::kUnprocessable, fmt::format("cannot load {}: {}", gguf.string(), take_llama_error()));
   }
@@ -525,12 +533,20 @@ std::string_view LlamaGenerator::name() const {
   return impl_->name;
 }
 
-void LlamaGenerator::classify_async(std::vector<ChatMessage> messages, ClassifyCallback done) {
+Cancellation LlamaGenerator::classify_async(std::vector<ChatMessage> messages, ClassifyOptions options,
+                                            ClassifyCallback done) {
   auto task = std::make_unique<Impl::Task>();
+  Cancellation cancel = task->cancel;
   task->classify = true;
   task->messages = std::move(messages);
+  // kGrammar: a short greedy answer; kLogits samples nothing.
+  task->options.max_tokens = impl_->options.max_classify_tokens;
+  task->options.temperature = 0.0f;
+  task->options.repetition_penalty = 1.0f;
+  if (options.timeout.count() > 0) task->deadline = Clock::now() + options.timeout;
   task->classify_done = std::move(done);
   impl_->enqueue(std::move(task));
+  return cancel;
 }
 
 Cancellation LlamaGenerator::generate_async(std::vector<ChatMessage> messages, GenerateOptions options,
@@ -558,19 +574,6 @@ Cancellation LlamaGenerator::generate_async(std::vector<ChatMessage> messages, G
 
 Result<std::string> LlamaGenerator::render_prompt(const std::vector<ChatMessage>& messages) const {
   return impl_->render(messages);
-}
-
-std::vector<ChatMessage> LlamaGenerator::classification_messages(const std::vector<ChatMessage>& messages) {
-  std::string request = "Request:\n";
-  if (messages.size() == 1) {
-    request += messages.front().content;
-  } else {
-    for (size_t i = 0; i < messages.size(); ++i) {
-      if (i > 0) request += "\n\n";
-      request += fmt::format("{}: {}", messages[i].role, messages[i].content);
-    }
-  }
-  return {{"system", std::string(kClassifyInstruction)}, {"user", std::move(request)}};
 }
 
 LlamaGeneratorStats LlamaGenerator::stats() const {

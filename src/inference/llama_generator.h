@@ -10,23 +10,18 @@
 // built-in templates (llama_chat_apply_template; no Jinja). Gemma's template has no system role:
 // system messages are merged into the first user turn ("<system>\n\n<user>").
 //
-// Classification prompt (fixed; kClassifyInstruction is the system message, merged as above):
-//   system: "You route requests for an AI assistant. A request is SIMPLE if a small language
-//            model can answer it correctly in a few sentences: greetings, small talk, short
-//            factual questions, definitions, unit conversions, spelling, grammar, rewording or
-//            formatting a short text. A request is COMPLEX if it needs multi-step reasoning,
-//            mathematics, writing or debugging code, analysis, long or creative writing,
-//            specialised expertise or current information. Reply with one word: SIMPLE or
-//            COMPLEX."
-//   user:   "Request:\n" + the request's messages (the content alone for a single message,
-//            else "<role>: <content>" paragraphs)
-// then the model's turn opens, and the logits the prompt's decode yields there (no token is
-// generated) compare the first token of "SIMPLE" with that of "COMPLEX", as the model would
-// write them; the larger wins, a tie is COMPLEX. The answer can only be a label.
+// Classification (prompt: classification_messages in generator.h, shown through the chat
+// template like any request), in one of two modes (LlamaGeneratorOptions::classify_mode):
+//  * kLogits (default): the prompt is decoded and, at the opening of the model's turn, the logit
+//    of the first token of "SIMPLE" is compared with that of "COMPLEX" as the model would write
+//    them; the larger wins, a tie is COMPLEX. No token is generated.
+//  * kGrammar: the model writes its answer, greedily, under the GBNF grammar
+//    `root ::= "SIMPLE" | "COMPLEX"` (at most max_classify_tokens tokens), read with parse_label.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,9 +29,6 @@
 #include "inference/generator.h"
 
 namespace isartor::inference {
-
-// The classification prompt's system message (see above).
-extern const std::string_view kClassifyInstruction;
 
 struct LlamaGeneratorOptions {
   // Tokens per sequence (prompt + answer); a longer prompt is refused with kPayloadTooLarge.
@@ -56,6 +48,11 @@ struct LlamaGeneratorOptions {
   // A llama.cpp built-in template name ("gemma", "chatml", "llama3", ...) or template text; "":
   // the GGUF's own.
   std::string chat_template;
+  // How classifications are decided (see above), and the token cap of kGrammar answers.
+  ClassifyMode classify_mode = ClassifyMode::kLogits;
+  int max_classify_tokens = 20;
+  // Stops a load in progress (load() then fails with kUnavailable): shutdown during start-up.
+  std::stop_token stop_loading;
 };
 
 // Counters since load, for tests, benchmarks and metrics.
@@ -73,7 +70,8 @@ class LlamaGenerator final : public Generator {
   // Loads `gguf`, creates the context and starts the worker. Errors: kNotFound (no such file),
   // kUnprocessable (not a model llama.cpp loads, no usable chat template, or labels whose first
   // tokens coincide), kInvalidRequest (bad options, the offending field in Error::param),
-  // kInternal (context or thread creation failed). Thread-safe.
+  // kInternal (context or thread creation failed), kUnavailable (stop_loading was requested).
+  // Thread-safe.
   static Result<std::unique_ptr<LlamaGenerator>> load(const std::filesystem::path& gguf,
                                                       LlamaGeneratorOptions options = {});
 
@@ -90,7 +88,8 @@ class LlamaGenerator final : public Generator {
   // context), kUnprocessable (the chat template cannot render the messages), kInternal
   // (llama_decode failed), kUnavailable (generator destroyed first). Callbacks should not throw
   // (an exception is logged and dropped).
-  void classify_async(std::vector<ChatMessage> messages, ClassifyCallback done) override;
+  Cancellation classify_async(std::vector<ChatMessage> messages, ClassifyOptions options,
+                              ClassifyCallback done) override;
   // As classify_async, plus kInvalidRequest for bad options (max_tokens < 1, temperature < 0,
   // repetition_penalty <= 0). max_tokens beyond the context's room ends with kLength.
   Cancellation generate_async(std::vector<ChatMessage> messages, GenerateOptions options, TokenCallback on_token,
@@ -99,9 +98,6 @@ class LlamaGenerator final : public Generator {
   // The prompt text the model sees for `messages` (chat template applied, generation turn
   // opened), or kUnprocessable. Thread-safe.
   Result<std::string> render_prompt(const std::vector<ChatMessage>& messages) const;
-
-  // The classification conversation built for a request's `messages` (see above). Pure.
-  static std::vector<ChatMessage> classification_messages(const std::vector<ChatMessage>& messages);
 
   // A snapshot of the counters. Thread-safe.
   LlamaGeneratorStats stats() const;

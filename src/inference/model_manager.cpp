@@ -39,6 +39,13 @@ std::vector<ModelFile> embedding_files(const config::Config& config) {
           {repo, "special_tokens_map.json", rev, true}};
 }
 
+std::vector<ModelFile> local_model_files(const config::Config& config) {
+  const auto& l2 = config.layer2;
+  const bool in_process = config.router_backend == config::RouterBackend::kEmbedded && l2.sidecar_url.empty();
+  if (!config.enable_slm_router || !in_process || !l2.model_path.empty()) return {};
+  return {{l2.repo_id, l2.gguf_filename, l2.revision, false}};
+}
+
 Result<std::filesystem::path> fetch(const HubConfig& hub, const std::vector<ModelFile>& files) {
   std::filesystem::path first;
   for (const auto& f : files) {
@@ -76,6 +83,23 @@ Result<std::filesystem::path> resolve_embedding_gguf(const config::Config& confi
   }
   auto out = hub.cache_dir / "isartor" / (name + "-" + path_tag(source) + ".f16.gguf");
   return ensure_bert_gguf(source, out);
+}
+
+}  // namespace isartor::inference
+
+namespace isartor::inference {
+
+Result<std::filesystem::path> resolve_local_model_gguf(const config::Config& config, const HubConfig& hub) {
+  const std::filesystem::path direct = config.layer2.model_path;
+  if (!direct.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(direct, ec)) {
+      return fail(ErrorCode::kNotFound, "ISARTOR__LAYER2__MODEL_PATH=" + direct.string() + " is not a file");
+    }
+    return direct;
+  }
+  const auto& l2 = config.layer2;
+  return hf_hub_download(hub, l2.repo_id, l2.gguf_filename, l2.revision);
 }
 
 }  // namespace isartor::inference

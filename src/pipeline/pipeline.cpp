@@ -9,7 +9,7 @@ namespace asio = boost::asio;
 namespace {
 
 // Passes chunks through and hands the assembled completion to `on_complete` once the upstream
-// ended normally with a finish_reason. Lives as long as the client reads the stream.
+// ended normally with a finish_reason and the stream says its answer may be kept. Lives as long as the client reads the stream.
 class StoringStream final : public providers::ChunkStream {
  public:
   StoringStream(std::unique_ptr<providers::ChunkStream> inner,
@@ -20,7 +20,7 @@ class StoringStream final : public providers::ChunkStream {
     auto chunk = co_await inner_->next();
     if (chunk && *chunk) {
       assembler_.add_chunk(**chunk);
-    } else if (chunk && !*chunk && assembler_.finished() && on_complete_) {
+    } else if (chunk && !*chunk && assembler_.finished() && inner_->cacheable() && on_complete_) {
       on_complete_(assembler_.completion());
       on_complete_ = nullptr;
     }

@@ -12,7 +12,7 @@ class OpenAICompatibleProvider final : public ProviderClient {
       : settings_(std::move(settings)), http_(http) {}
 
   std::string_view name() const override { return settings_.provider; }
-  bool ready() const override { return !settings_.api_key.empty(); }
+  bool ready() const override { return !settings_.key_required || !settings_.api_key.empty(); }
   boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) override;
   boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) override;
 

@@ -21,6 +21,9 @@ class ChunkStream {
   // The next chunk; std::nullopt when the stream ended normally (after [DONE] / message_stop).
   // An upstream that closes before its terminal event yields an Error (kUpstream).
   virtual boost::asio::awaitable<Result<std::optional<api::Json>>> next() = 0;
+  // Whether the answer of a stream that ended normally may be cached; false when the gateway's
+  // own limits cut it short (a local model's token cap or timeout).
+  virtual bool cacheable() const { return true; }
 };
 
 class ProviderClient {

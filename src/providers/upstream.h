@@ -20,6 +20,7 @@ struct UpstreamSettings {
   std::vector<std::string> headers;  // auth and version headers, "Name: value"
   std::string api_key;    // to redact from anything the provider echoes back
   std::chrono::seconds timeout{120};
+  bool key_required = true;  // false: calls go out without a key (a local sidecar)
 };
 
 // Sends `body` as JSON and waits for a 2xx status. A non-2xx status becomes kUpstream (or

@@ -163,7 +163,10 @@ TEST(ConfigLoad, EnumsAcceptEveryValueInAnyCase) {
   EXPECT_EQ(load_env({{"ISARTOR__CACHE_MODE", "None"}}).cache_mode, CacheMode::kNone);
   EXPECT_EQ(load_env({{"ISARTOR__CACHE_BACKEND", "Redis"}}).cache_backend,
             CacheBackendKind::kRedis);
-  EXPECT_EQ(load_env({{"ISARTOR__ROUTER_BACKEND", "vLLM"}}).router_backend, RouterBackend::kVllm);
+  EXPECT_EQ(load_env({{"ISARTOR__ROUTER_BACKEND", "vLLM"}, {"ISARTOR__LAYER2__SIDECAR_URL", "http://127.0.0.1:8081"}})
+                .router_backend,
+            RouterBackend::kVllm);
+  EXPECT_EQ(load_env({{"ISARTOR__LAYER2__CLASSIFY_MODE", "Grammar"}}).layer2.classify_mode, ClassifyMode::kGrammar);
   EXPECT_EQ(load_env({{"ISARTOR__LLM_PROVIDER", "Anthropic"}}).llm_provider, Provider::kAnthropic);
   EXPECT_EQ(load_env({{"ISARTOR__LLM_PROVIDER", "XAI"}}).llm_provider, Provider::kXai);
   EXPECT_EQ(load_env({{"ISARTOR__LLM_PROVIDER", "openai"}}).llm_provider, Provider::kOpenAI);
@@ -217,6 +220,26 @@ TEST(ConfigLoad, BooleanSpellings) {
       "invalid ISARTOR__ENABLE_SLM_ROUTER=\"maybe\": expected one of true, false, 1, 0, yes, no, "
       "on, off");
   EXPECT_THAT(env_error({{"ISARTOR__OFFLINE_MODE", ""}}), HasSubstr("ISARTOR__OFFLINE_MODE=\"\""));
+}
+
+TEST(ConfigLoad, LocalModelSettings) {
+  Config defaults = load_env({});
+  EXPECT_EQ(defaults.layer2.classify_mode, ClassifyMode::kLogits);
+  EXPECT_EQ(defaults.layer2.timeout_secs, 30);
+  EXPECT_EQ(defaults.layer2.context_tokens, 2048);
+  EXPECT_EQ(defaults.layer2.max_sequences, 4);
+  EXPECT_EQ(defaults.layer2.max_queued, 64);
+  EXPECT_EQ(defaults.layer2.revision, "main");
+  EXPECT_EQ(load_env({{"ISARTOR__LAYER2__MAX_SEQUENCES", "256"}}).layer2.max_sequences, 256);
+  EXPECT_EQ(env_error({{"ISARTOR__LAYER2__MAX_SEQUENCES", "0"}}),
+            "invalid ISARTOR__LAYER2__MAX_SEQUENCES=\"0\": expected an integer in 1..256");
+  EXPECT_EQ(env_error({{"ISARTOR__ROUTER_BACKEND", "vllm"}}),
+            "missing ISARTOR__LAYER2__SIDECAR_URL: required when ISARTOR__ROUTER_BACKEND=vllm");
+  EXPECT_EQ(env_error({{"ISARTOR__LAYER2__CLASSIFY_MODE", "vibes"}}),
+            "invalid ISARTOR__LAYER2__CLASSIFY_MODE=\"vibes\": expected one of logits, grammar");
+  // The sidecar key is a secret: never echoed back.
+  EXPECT_EQ(env_error({{"ISARTOR__LAYER2__SIDECAR_API_KEY", "a b"}}),
+            "invalid ISARTOR__LAYER2__SIDECAR_API_KEY (value hidden, 3 chars): expected printable ASCII without spaces");
 }
 
 TEST(ConfigLoad, IntegersAcceptRangeLimits) {
@@ -412,16 +435,25 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__HOST_PORT",
       "ISARTOR__IDLE_TIMEOUT_SECS",
       "ISARTOR__L3_TIMEOUT_SECS",
+      "ISARTOR__LAYER2__CLASSIFY_MODE",
+      "ISARTOR__LAYER2__CONTEXT_TOKENS",
       "ISARTOR__LAYER2__GGUF_FILENAME",
       "ISARTOR__LAYER2__GPU_LAYERS",
       "ISARTOR__LAYER2__MAX_CLASSIFY_TOKENS",
       "ISARTOR__LAYER2__MAX_GENERATE_TOKENS",
       "ISARTOR__LAYER2__MAX_PROMPT_CHARS",
+      "ISARTOR__LAYER2__MAX_QUEUED",
+      "ISARTOR__LAYER2__MAX_SEQUENCES",
       "ISARTOR__LAYER2__MODEL_PATH",
       "ISARTOR__LAYER2__REPETITION_PENALTY",
       "ISARTOR__LAYER2__REPO_ID",
+      "ISARTOR__LAYER2__REVISION",
+      "ISARTOR__LAYER2__SIDECAR_API_KEY",
+      "ISARTOR__LAYER2__SIDECAR_MODEL",
       "ISARTOR__LAYER2__SIDECAR_URL",
       "ISARTOR__LAYER2__TEMPERATURE",
+      "ISARTOR__LAYER2__THREADS",
+      "ISARTOR__LAYER2__TIMEOUT_SECS",
       "ISARTOR__LLM_PROVIDER",
       "ISARTOR__MAX_BODY_BYTES",
       "ISARTOR__OFFLINE_MODE",

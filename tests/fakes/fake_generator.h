@@ -1,8 +1,11 @@
 #pragma once
-// A scripted Generator for tests: classify_async answers `label` (or `classify_error`),
-// generate_async answers `text` with `finish` (or `generate_error`), each on a fresh worker thread
-// like the real one. Records what it was asked. Thread-safe.
+// A scripted Generator for tests: classify_async answers `label` (or `classify_error`) after
+// `classify_delay`, generate_async streams `text` in pieces of `piece_bytes`, `token_delay` apart,
+// and ends with `finish` (or fails: `generate_error` at once, `error_after_text` after the text); each call runs on a
+// fresh worker thread like the real one and honours its Cancellation and timeout between steps. Records what it was
+// asked. Thread-safe.
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -13,21 +16,39 @@ namespace isartor::fakes {
 
 class FakeGenerator final : public inference::Generator {
  public:
+  using Clock = std::chrono::steady_clock;
+
   // The script; set before use.
   inference::Label label = inference::Label::kSimple;
   std::optional<Error> classify_error;
+  std::chrono::milliseconds classify_delay{0};
   std::string text = "Paris is the capital of France.";
+  std::size_t piece_bytes = 1 << 20;  // whole text in one piece by default
+  std::chrono::milliseconds token_delay{0};
   inference::FinishReason finish = inference::FinishReason::kStop;
-  std::optional<Error> generate_error;
+  std::optional<Error> generate_error;    // instead of any text
+  std::optional<Error> error_after_text;  // after streaming the text
 
   std::string_view name() const override { return "fake.gguf"; }
 
-  void classify_async(std::vector<inference::ChatMessage> messages, inference::ClassifyCallback done) override {
+  inference::Cancellation classify_async(std::vector<inference::ChatMessage> messages,
+                                         inference::ClassifyOptions options,
+                                         inference::ClassifyCallback done) override {
     record(messages, classify_calls_);
-    std::thread([this, done = std::move(done)] {
+    last_classify_timeout_ = options.timeout;
+    inference::Cancellation cancel;
+    const auto deadline = deadline_of(options.timeout);
+    std::thread([this, cancel, deadline, done = std::move(done)] {
+      if (auto stopped = wait(classify_delay, cancel, deadline)) {
+        ++cancelled_;
+        return done(std::unexpected(
+            Error(*stopped == inference::FinishReason::kTimeout ? ErrorCode::kUpstreamTimeout : ErrorCode::kUnavailable,
+                  "stopped")));
+      }
       if (classify_error) return done(std::unexpected(*classify_error));
       done(label);
     }).detach();
+    return cancel;
   }
 
   inference::Cancellation generate_async(std::vector<inference::ChatMessage> messages,
@@ -38,21 +59,35 @@ class FakeGenerator final : public inference::Generator {
       std::lock_guard lock(mu_);
       last_options_ = options;
     }
-    std::thread([this, on_token = std::move(on_token), done = std::move(done)] {
+    inference::Cancellation cancel;
+    const auto deadline = deadline_of(options.timeout);
+    std::thread([this, cancel, deadline, on_token = std::move(on_token), done = std::move(done)] {
       if (generate_error) return done(std::unexpected(*generate_error));
-      if (on_token && !text.empty()) on_token(text);
       inference::Generation g;
-      g.text = text;
       g.prompt_tokens = 7;
-      g.completion_tokens = 5;
       g.finish = finish;
+      for (std::size_t at = 0; at < text.size(); at += piece_bytes) {
+        if (auto stopped = wait(token_delay, cancel, deadline)) {
+          ++cancelled_;
+          g.finish = *stopped;
+          break;
+        }
+        const std::string piece = text.substr(at, piece_bytes);
+        g.text += piece;
+        ++g.completion_tokens;
+        if (on_token) on_token(piece);
+      }
+      if (error_after_text) return done(std::unexpected(*error_after_text));
       done(std::move(g));
     }).detach();
-    return {};
+    return cancel;
   }
 
   int classify_calls() const { return classify_calls_.load(); }
   int generate_calls() const { return generate_calls_.load(); }
+  // Calls that ended early because of their Cancellation or timeout.
+  int cancelled() const { return cancelled_.load(); }
+  std::chrono::milliseconds last_classify_timeout() const { return last_classify_timeout_.load(); }
   std::vector<inference::ChatMessage> last_messages() const {
     std::lock_guard lock(mu_);
     return last_messages_;
@@ -63,6 +98,23 @@ class FakeGenerator final : public inference::Generator {
   }
 
  private:
+  static Clock::time_point deadline_of(std::chrono::milliseconds timeout) {
+    return timeout.count() > 0 ? Clock::now() + timeout : Clock::time_point::max();
+  }
+
+  // Sleeps `delay` in small steps; why it stopped early, if it did.
+  static std::optional<inference::FinishReason> wait(std::chrono::milliseconds delay,
+                                                     const inference::Cancellation& cancel,
+                                                     Clock::time_point deadline) {
+    const auto until = Clock::now() + delay;
+    for (;;) {
+      if (cancel.requested()) return inference::FinishReason::kCancelled;
+      if (Clock::now() >= deadline) return inference::FinishReason::kTimeout;
+      if (Clock::now() >= until) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
   void record(const std::vector<inference::ChatMessage>& messages, std::atomic<int>& counter) {
     std::lock_guard lock(mu_);
     last_messages_ = messages;
@@ -74,6 +126,8 @@ class FakeGenerator final : public inference::Generator {
   inference::GenerateOptions last_options_;
   std::atomic<int> classify_calls_{0};
   std::atomic<int> generate_calls_{0};
+  std::atomic<int> cancelled_{0};
+  std::atomic<std::chrono::milliseconds> last_classify_timeout_{std::chrono::milliseconds(0)};
 };
 
 }  // namespace isartor::fakes

@@ -231,14 +231,14 @@ TEST_F(GeneratorTest, GemmaTemplateMergesSystemIntoFirstUserTurn) {
 }
 
 TEST_F(GeneratorTest, ClassificationPromptWrapsTheRequest) {
-  auto single = LlamaGenerator::classification_messages(ask("What is 2+2?"));
+  auto single = classification_messages(ask("What is 2+2?"));
   ASSERT_EQ(single.size(), 2u);
   EXPECT_EQ(single[0].role, "system");
   EXPECT_EQ(single[0].content, kClassifyInstruction);
   EXPECT_EQ(single[1].role, "user");
   EXPECT_EQ(single[1].content, "Request:\nWhat is 2+2?");
 
-  auto multi = LlamaGenerator::classification_messages({{"system", "Be terse."}, {"user", "Hi"}});
+  auto multi = classification_messages({{"system", "Be terse."}, {"user", "Hi"}});
   EXPECT_EQ(multi[1].content, "Request:\nsystem: Be terse.\n\nuser: Hi");
 }
 
@@ -281,6 +281,70 @@ TEST_F(GeneratorTest, ClassifyIsDeterministicAndBatchable) {
   }
   EXPECT_EQ(generator->stats().classifications, 2 * requests.size());
   EXPECT_EQ(generator->stats().generated_tokens, 0u);  // one decode, no text
+}
+
+TEST_F(GeneratorTest, GrammarClassificationWritesOnlyALabel) {
+  LlamaGeneratorOptions options = small();
+  options.classify_mode = ClassifyMode::kGrammar;
+  options.max_classify_tokens = 8;
+  auto generator = load(options);
+  ASSERT_TRUE(generator);
+  const std::vector<std::string> requests = {"Hello!", "Prove that there are infinitely many primes.",
+                                             "Write a Rust function that parses JSON."};
+  for (const auto& r : requests) {
+    auto first = generator->classify(ask(r));
+    ASSERT_TRUE(first) << first.error().message;
+    auto again = generator->classify(ask(r));
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*first, *again) << r;  // greedy under the grammar: deterministic
+  }
+  const auto stats = generator->stats();
+  EXPECT_EQ(stats.classifications, 2 * requests.size());
+  // The random model writes its label token by token under the grammar, within the cap.
+  EXPECT_GT(stats.generated_tokens, 0u);
+  EXPECT_LE(stats.generated_tokens, 2 * requests.size() * 8);
+}
+
+TEST_F(GeneratorTest, ClassificationHonoursTimeoutAndCancellation) {
+  LlamaGeneratorOptions options = small();
+  options.max_sequences = 1;
+  auto generator = load(options);
+  ASSERT_TRUE(generator);
+  Gate busy, release;
+  Collector blocker;
+  blocker.start(*generator, ask("Hold the slot."), tokens(4), [&](int n) {
+    if (n == 1) {
+      busy.open();
+      release.wait();
+    }
+  });
+  busy.wait();
+  std::promise<Result<Label>> timed, cancelled;
+  ClassifyOptions short_budget;
+  short_budget.timeout = 1ms;
+  generator->classify_async(ask("late"), short_budget, [&](Result<Label> r) { timed.set_value(std::move(r)); });
+  Cancellation cancel =
+      generator->classify_async(ask("dropped"), {}, [&](Result<Label> r) { cancelled.set_value(std::move(r)); });
+  cancel.cancel();
+  std::this_thread::sleep_for(20ms);
+  release.open();
+  auto timed_out = timed.get_future().get();
+  ASSERT_FALSE(timed_out);
+  EXPECT_EQ(timed_out.error().code, ErrorCode::kUpstreamTimeout);
+  auto dropped = cancelled.get_future().get();
+  ASSERT_FALSE(dropped);
+  EXPECT_EQ(dropped.error().code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(blocker.wait().result);
+}
+
+TEST_F(GeneratorTest, StoppedLoadFailsCleanly) {
+  std::stop_source stop;
+  stop.request_stop();
+  LlamaGeneratorOptions options = small();
+  options.stop_loading = stop.get_token();
+  auto loaded = LlamaGenerator::load(model_, options);
+  ASSERT_FALSE(loaded);
+  EXPECT_EQ(loaded.error().code, ErrorCode::kUnavailable);
 }
 
 TEST_F(GeneratorTest, GenerateHonoursMaxTokensAndStreams) {

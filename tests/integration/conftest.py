@@ -197,6 +197,15 @@ class Gateway:
         text = self.log()[since:]
         return text if len(text) <= limit else "...\n" + text[-limit:]
 
+    def wait_layer(self, name: str, timeout: float = 60.0) -> dict:
+        """Polls /health until layer `name` is ready or says it is unavailable; returns its status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.get("/health").json()["layers"][name]
+            if status["ready"] or status["detail"].startswith("unavailable") or time.monotonic() > deadline:
+                return status
+            time.sleep(0.1)
+
     # -- requests ---------------------------------------------------------------------------
 
     def auth(self, key: str | None = "default") -> dict[str, str]:

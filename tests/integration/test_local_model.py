@@ -8,11 +8,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
-from conftest import REPO, Gateway, answer_for, assert_completion, assert_layer, oa_body, uniq
+from conftest import REPO, Gateway, answer_for, assert_completion, assert_layer, oa_body, run_isartor, uniq
+from fake_hf_hub import FakeHub
 
 PROMPTS = ["hello", "What is the capital of France?", "Spell 'necessary'.", "Convert 3 km to miles.",
            "Write a haiku about the sea.", "Explain quicksort step by step."]
@@ -32,8 +35,10 @@ def tiny_model() -> Path:
 
 @pytest.fixture
 def l2_gateway(gateway_factory, tiny_model: Path) -> Gateway:
-    return gateway_factory("openai", ISARTOR__ENABLE_SLM_ROUTER="true", ISARTOR__LAYER2__MODEL_PATH=str(tiny_model),
-                           ISARTOR__CACHE_MODE="exact", ISARTOR__LAYER2__MAX_GENERATE_TOKENS="16")
+    gw = gateway_factory("openai", ISARTOR__ENABLE_SLM_ROUTER="true", ISARTOR__LAYER2__MODEL_PATH=str(tiny_model),
+                         ISARTOR__CACHE_MODE="exact", ISARTOR__LAYER2__MAX_GENERATE_TOKENS="16")
+    assert gw.wait_layer("l2")["ready"], gw.log_tail()
+    return gw
 
 
 def consultations(gw: Gateway, since: int) -> int:
@@ -116,11 +121,13 @@ def test_repeated_prompt_is_cached_after_first_answer(l2_gateway: Gateway) -> No
     assert second.json()["choices"][0]["message"]["content"] == first.json()["choices"][0]["message"]["content"]
 
 
-def test_missing_model_path_leaves_l2_off(gateway_factory) -> None:
-    gw = gateway_factory("openai", ISARTOR__ENABLE_SLM_ROUTER="true")
-    layers = gw.get("/health").json()["layers"]
-    assert layers["l2"]["enabled"] is True and layers["l2"]["ready"] is False, layers
-    assert "ISARTOR__LAYER2__MODEL_PATH" in gw.log()
+def test_uncached_default_model_offline_leaves_l2_off(gateway_factory, tmp_path: Path) -> None:
+    # No model path: the default Gemma would come from the hub, but offline and not cached it cannot.
+    gw = gateway_factory("openai", ISARTOR__ENABLE_SLM_ROUTER="true", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path))
+    status = gw.wait_layer("l2")
+    assert status["enabled"] is True and status["ready"] is False, status
+    assert "mradermacher/gemma-2-2b-it-GGUF" in status["detail"], status
+    assert "gemma-2-2b-it.Q4_K_M.gguf" in gw.log()
     prompt = uniq()
     assert_completion(gw.post("/v1/chat/completions", oa_body(prompt)), answer_for(prompt))
 
@@ -129,7 +136,100 @@ def test_unloadable_model_leaves_l2_off(gateway_factory, tmp_path: Path) -> None
     bogus = tmp_path / "not-a-model.gguf"
     bogus.write_bytes(b"GGUF nonsense")
     gw = gateway_factory("openai", ISARTOR__ENABLE_SLM_ROUTER="true", ISARTOR__LAYER2__MODEL_PATH=str(bogus))
-    layers = gw.get("/health").json()["layers"]
-    assert layers["l2"]["ready"] is False, layers
+    status = gw.wait_layer("l2")
+    assert status["ready"] is False and status["detail"].startswith("unavailable"), status
     prompt = uniq()
     assert_completion(gw.post("/v1/chat/completions", oa_body(prompt)), answer_for(prompt))
+
+
+def test_missing_model_file_leaves_l2_off(gateway_factory, tmp_path: Path) -> None:
+    gw = gateway_factory("openai", ISARTOR__ENABLE_SLM_ROUTER="true",
+                         ISARTOR__LAYER2__MODEL_PATH=str(tmp_path / "nowhere.gguf"))
+    status = gw.wait_layer("l2")
+    assert status["ready"] is False and "nowhere.gguf" in status["detail"], status
+
+
+# ----------------------------------------------------------------------------------------------
+# The default model from the (fake) Hugging Face hub
+# ----------------------------------------------------------------------------------------------
+
+GEMMA_REPO = "mradermacher/gemma-2-2b-it-GGUF"
+GEMMA_FILE = "gemma-2-2b-it.Q4_K_M.gguf"
+
+
+@pytest.fixture(scope="module")
+def gemma_hub(tiny_model: Path):
+    """A fake hub whose default L2 repo holds the tiny model under the real default file name."""
+    root = Path(tempfile.mkdtemp(prefix="isartor-l2hub-"))
+    (root / GEMMA_REPO).mkdir(parents=True)
+    shutil.copy(tiny_model, root / GEMMA_REPO / GEMMA_FILE)
+    hub = FakeHub(root).start()
+    yield hub
+    hub.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def hub_env(hub: FakeHub, home: Path, **extra: str) -> dict[str, str]:
+    env = {"ISARTOR__ENABLE_SLM_ROUTER": "true", "HF_ENDPOINT": hub.url, "HF_HOME": str(home),
+           "ISARTOR__CACHE_MODE": "exact"}
+    env.update(extra)
+    return env
+
+
+def snapshot_file(home: Path) -> Path:
+    folder = home / "hub" / ("models--" + GEMMA_REPO.replace("/", "--"))
+    [path] = list((folder / "snapshots").glob(f"*/{GEMMA_FILE}"))
+    return path
+
+
+def test_default_model_is_downloaded_while_the_gateway_serves(gateway_factory, gemma_hub: FakeHub,
+                                                               tiny_model: Path, tmp_path: Path) -> None:
+    # Slow the download down so the gateway is seen serving (through L3) while it runs.
+    requests.post(gemma_hub.url + "/_fake/config?chunk_delay_ms=60", timeout=5)
+    try:
+        gw = gateway_factory("openai", **hub_env(gemma_hub, tmp_path))
+        prompt = uniq()
+        resp = gw.post("/v1/chat/completions", oa_body(prompt))
+        assert_completion(resp, answer_for(prompt))
+        assert_layer(resp, "l3")
+        status = gw.get("/health").json()["layers"]["l2"]
+        assert status["ready"] is False, status
+        assert status["detail"].startswith(("resolving", "downloading")), status
+    finally:
+        requests.post(gemma_hub.url + "/_fake/config?chunk_delay_ms=0", timeout=5)
+    status = gw.wait_layer("l2", timeout=120)
+    assert status == {"enabled": True, "ready": True, "detail": GEMMA_FILE}, status
+    cached = snapshot_file(tmp_path)
+    assert cached.is_symlink() and cached.read_bytes() == tiny_model.read_bytes()
+    assert f"Local model ready ({GEMMA_FILE}" in gw.log(), gw.log_tail()
+
+
+def test_models_pull_fetches_the_local_model_for_offline_use(gateway_factory, gemma_hub: FakeHub,
+                                                              tmp_path: Path) -> None:
+    result = run_isartor(["models", "pull"], hub_env(gemma_hub, tmp_path), cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"local model ready: {snapshot_file(tmp_path)}" in result.stdout, result.stdout
+    assert "embedding model" not in result.stdout  # CACHE_MODE=exact needs no embedder
+    # Offline, the cached copy is used without asking the hub.
+    requests.post(gemma_hub.url + "/_fake/reset", timeout=5)
+    gw = gateway_factory("openai", **hub_env(gemma_hub, tmp_path, HF_HUB_OFFLINE="1"))
+    assert gw.wait_layer("l2")["ready"], gw.log_tail()
+    assert requests.get(gemma_hub.url + "/_fake/requests", timeout=5).json() == []
+
+
+def test_sigterm_during_the_download_exits_promptly(gateway_factory, gemma_hub: FakeHub, tmp_path: Path) -> None:
+    requests.post(gemma_hub.url + "/_fake/config?chunk_delay_ms=300", timeout=5)
+    try:
+        gw = gateway_factory("openai", **hub_env(gemma_hub, tmp_path))
+        deadline = time.monotonic() + 30
+        while not gw.get("/health").json()["layers"]["l2"]["detail"].startswith("downloading"):
+            assert time.monotonic() < deadline, gw.log_tail()
+            time.sleep(0.05)
+        started = time.monotonic()
+        assert gw.stop() == 0
+        assert time.monotonic() - started < 5, "the download must not hold up the shutdown"
+    finally:
+        requests.post(gemma_hub.url + "/_fake/config?chunk_delay_ms=0", timeout=5)
+    # What was fetched so far stays for a resume.
+    blobs = tmp_path / "hub" / ("models--" + GEMMA_REPO.replace("/", "--")) / "blobs"
+    assert list(blobs.glob("*.incomplete")), list(blobs.iterdir())

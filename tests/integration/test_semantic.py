@@ -52,7 +52,8 @@ def hf_cache(hub: FakeHub) -> Path:
     """An HF cache filled by `isartor models pull` through the fake hub."""
     cache = Path(tempfile.mkdtemp(prefix="isartor-hf-"))
     result = run_isartor(["models", "pull"], {"HF_ENDPOINT": hub.url, "ISARTOR__HF_CACHE_DIR": str(cache),
-                                              "ISARTOR_LOG": "info"}, cwd=cache, timeout=180)
+                                              "ISARTOR__ENABLE_SLM_ROUTER": "false", "ISARTOR_LOG": "info"},
+                         cwd=cache, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "embedding model ready" in result.stdout
     yield cache

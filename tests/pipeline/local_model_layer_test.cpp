@@ -2,6 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
+
 #include "api/openai.h"
 #include "fakes/fake_generator.h"
 #include "support/run_coroutine.h"
@@ -61,7 +68,7 @@ TEST_F(LocalModelLayerTest, SimpleRequestIsAnsweredLocally) {
   EXPECT_EQ((*answer->completion)["model"], "fake.gguf");
   EXPECT_EQ((*answer->completion)["choices"][0]["finish_reason"], "stop");
   EXPECT_EQ((*answer->completion)["usage"]["prompt_tokens"], 7);
-  EXPECT_EQ((*answer->completion)["usage"]["completion_tokens"], 5);
+  EXPECT_EQ((*answer->completion)["usage"]["completion_tokens"], 1);
   EXPECT_EQ(generator_->classify_calls(), 1);
   EXPECT_EQ(generator_->generate_calls(), 1);
   auto messages = generator_->last_messages();
@@ -76,7 +83,7 @@ TEST_F(LocalModelLayerTest, SimpleRequestIsAnsweredLocally) {
   EXPECT_FLOAT_EQ(options.repetition_penalty, 1.3f);
 }
 
-TEST_F(LocalModelLayerTest, StreamingRequestGetsAWholeCompletion) {
+TEST_F(LocalModelLayerTest, ShortStreamingAnswerIsReturnedWhole) {
   auto r = request("hello");
   r.stream = true;
   auto answer = ask(std::move(r));
@@ -219,6 +226,214 @@ TEST_F(LocalModelLayerTest, StatusNamesTheModel) {
   EXPECT_TRUE(status.ready);
   EXPECT_EQ(status.detail, "fake.gguf");
   EXPECT_EQ(layer_->name(), "l2");
+}
+
+// Everything a streamed answer yields: the chunks, and how it ended.
+struct Drained {
+  std::vector<api::Json> chunks;
+  std::string text;
+  std::string finish_reason;
+  std::optional<Error> error;
+};
+
+Drained drain(providers::ChunkStream& stream) {
+  Drained out;
+  for (;;) {
+    auto chunk = run_coroutine(stream.next());
+    if (!chunk) {
+      out.error = chunk.error();
+      return out;
+    }
+    if (!*chunk) return out;
+    out.text += api::chunk_text(**chunk);
+    if (auto reason = api::finish_reason_of(**chunk); !reason.empty()) out.finish_reason = reason;
+    out.chunks.push_back(std::move(**chunk));
+  }
+}
+
+const std::string kLongAnswer = "The Eiffel Tower is 330 metres tall and stands in Paris, France.";
+
+TEST_F(LocalModelLayerTest, LongStreamingAnswerIsStreamedAfterItsOpening) {
+  generator_->text = kLongAnswer;
+  generator_->piece_bytes = 8;
+  auto r = request("How tall is the Eiffel Tower?");
+  r.stream = true;
+  auto answer = ask(std::move(r));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->layer, "l2");
+  EXPECT_FALSE(answer->completion);
+  ASSERT_TRUE(answer->stream);
+  Drained d = drain(*answer->stream);
+  ASSERT_FALSE(d.error);
+  EXPECT_EQ(d.text, kLongAnswer);
+  EXPECT_EQ(d.finish_reason, "stop");
+  EXPECT_TRUE(answer->stream->cacheable());
+  // The opening (the first 32 bytes, in whole pieces) comes first, with the role; then one chunk per piece.
+  ASSERT_GE(d.chunks.size(), 3u);
+  EXPECT_EQ(d.chunks[0]["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(api::chunk_text(d.chunks[0]), kLongAnswer.substr(0, 32));
+  EXPECT_EQ(api::chunk_text(d.chunks[1]), kLongAnswer.substr(32, 8));
+  EXPECT_EQ(d.chunks[0]["model"], "fake.gguf");
+  EXPECT_EQ(d.chunks[0]["object"], "chat.completion.chunk");
+  EXPECT_EQ(api::usage_of(d.chunks.back()).completion_tokens, 8);
+}
+
+TEST_F(LocalModelLayerTest, StreamedRefusalPassesOnAndStopsTheModel) {
+  generator_->text = "I'm sorry, but I cannot help with that request at all, it is beyond me.";
+  generator_->piece_bytes = 4;
+  generator_->token_delay = std::chrono::milliseconds(5);
+  auto r = request("hi");
+  r.stream = true;
+  EXPECT_FALSE(ask(std::move(r)));
+  // The generation was cancelled once the opening was judged, not run to its end.
+  for (int i = 0; i < 200 && generator_->cancelled() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(generator_->cancelled(), 1);
+}
+
+TEST_F(LocalModelLayerTest, StreamCutByTheTokenCapEndsWithLengthAndIsNotCacheable) {
+  generator_->text = kLongAnswer;
+  generator_->piece_bytes = 8;
+  generator_->finish = FinishReason::kLength;
+  auto r = request("hi");
+  r.stream = true;
+  auto answer = ask(std::move(r));
+  ASSERT_TRUE(answer && answer->stream);
+  Drained d = drain(*answer->stream);
+  EXPECT_EQ(d.text, kLongAnswer);
+  EXPECT_EQ(d.finish_reason, "length");
+  EXPECT_FALSE(answer->stream->cacheable());
+}
+
+TEST_F(LocalModelLayerTest, DroppingTheStreamCancelsTheGeneration) {
+  generator_->text = std::string(400, 'a');
+  generator_->piece_bytes = 8;
+  generator_->token_delay = std::chrono::milliseconds(5);
+  auto r = request("hi");
+  r.stream = true;
+  auto answer = ask(std::move(r));
+  ASSERT_TRUE(answer && answer->stream);
+  answer->stream.reset();  // the client went away
+  for (int i = 0; i < 200 && generator_->cancelled() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(generator_->cancelled(), 1);
+}
+
+TEST_F(LocalModelLayerTest, GenerationFailingMidStreamEndsTheStreamWithAnError) {
+  generator_->text = kLongAnswer;
+  generator_->piece_bytes = 8;
+  generator_->error_after_text = Error(ErrorCode::kInternal, "llama_decode failed");
+  auto r = request("hi");
+  r.stream = true;
+  auto answer = ask(std::move(r));
+  ASSERT_TRUE(answer && answer->stream);
+  Drained d = drain(*answer->stream);
+  EXPECT_EQ(d.text, kLongAnswer);  // what the client already has stays
+  ASSERT_TRUE(d.error);
+  EXPECT_EQ(d.error->code, ErrorCode::kUpstream);
+  EXPECT_NE(d.error->message.find("llama_decode failed"), std::string::npos);
+}
+
+TEST_F(LocalModelLayerTest, FailureBeforeTheOpeningPassesOn) {
+  generator_->text = "short";
+  generator_->error_after_text = Error(ErrorCode::kInternal, "llama_decode failed");
+  auto r = request("hi");
+  r.stream = true;
+  EXPECT_FALSE(ask(std::move(r)));
+}
+
+TEST_F(LocalModelLayerTest, TimeoutCoversClassificationAndAnswer) {
+  LocalModelOptions options;
+  options.timeout = std::chrono::milliseconds(50);
+  LocalModelLayer layer(generator_, options);
+  generator_->classify_delay = std::chrono::milliseconds(2000);
+  auto r = request("hi");
+  auto started = std::chrono::steady_clock::now();
+  auto result = run_coroutine(layer.answer(r));
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(*result);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1500));
+  EXPECT_GT(generator_->last_classify_timeout().count(), 0);
+  EXPECT_LE(generator_->last_classify_timeout().count(), 50);
+  // The answer gets what is left of the budget.
+  generator_->classify_delay = std::chrono::milliseconds(0);
+  generator_->text = kLongAnswer;
+  generator_->piece_bytes = 1;
+  generator_->token_delay = std::chrono::milliseconds(20);
+  auto second = request("hi");
+  result = run_coroutine(layer.answer(second));
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(*result);  // timed out mid-answer: not served
+  EXPECT_LE(generator_->last_options().timeout.count(), 50);
+}
+
+TEST_F(LocalModelLayerTest, OverloadWithoutFallbackIsA503) {
+  LocalModelOptions options;
+  bool cloud_ready = false;
+  options.fallback_ready = [&cloud_ready] { return cloud_ready; };
+  LocalModelLayer layer(generator_, options);
+  generator_->classify_error = Error(ErrorCode::kOverloaded, "queue full");
+  auto r = request("hi");
+  auto result = run_coroutine(layer.answer(r));
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, ErrorCode::kOverloaded);
+  cloud_ready = true;
+  result = run_coroutine(layer.answer(r));
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(*result);
+  // Other model errors pass on even with nothing behind.
+  cloud_ready = false;
+  generator_->classify_error = Error(ErrorCode::kInternal, "decode failed");
+  result = run_coroutine(layer.answer(r));
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(*result);
+}
+
+TEST_F(LocalModelLayerTest, CancellingTheRequestCancelsTheClassification) {
+  generator_->classify_delay = std::chrono::milliseconds(5000);
+  boost::asio::io_context ioc;
+  boost::asio::cancellation_signal signal;
+  auto r = request("hi");
+  auto future = boost::asio::co_spawn(ioc, layer_->answer(r),
+                                      boost::asio::bind_cancellation_slot(signal.slot(), boost::asio::use_future));
+  boost::asio::steady_timer timer(ioc, std::chrono::milliseconds(20));
+  timer.async_wait([&signal](auto) { signal.emit(boost::asio::cancellation_type::terminal); });
+  auto started = std::chrono::steady_clock::now();
+  ioc.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(2000));
+  EXPECT_EQ(generator_->cancelled(), 1);
+  // The coroutine ends as Asio ends cancelled ones: with operation_aborted, or having passed on.
+  try {
+    auto result = future.get();
+    EXPECT_TRUE(result && !*result);
+  } catch (const boost::system::system_error& e) {
+    EXPECT_EQ(e.code(), boost::asio::error::operation_aborted);
+  }
+}
+
+TEST(LocalModelLayerLoading, PassesOnUntilTheModelArrives) {
+  LocalModelLayer layer(LocalModelOptions{}, "downloading x.gguf (3%)");
+  auto status = layer.status();
+  EXPECT_TRUE(status.enabled);
+  EXPECT_FALSE(status.ready);
+  EXPECT_EQ(status.detail, "downloading x.gguf (3%)");
+  auto r = request("hi");
+  auto result = run_coroutine(layer.answer(r));
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(*result);
+  layer.set_pending("loading x.gguf");
+  EXPECT_EQ(layer.status().detail, "loading x.gguf");
+  auto generator = std::make_shared<fakes::FakeGenerator>();
+  layer.set_generator(generator);
+  EXPECT_TRUE(layer.status().ready);
+  EXPECT_EQ(layer.status().detail, "fake.gguf");
+  result = run_coroutine(layer.answer(r));
+  ASSERT_TRUE(result && *result);
+  EXPECT_EQ((*result)->layer, "l2");
+}
+
+TEST(RejectReason, OpeningAlone) {
+  EXPECT_EQ(opening_reject_reason("   "), "empty answer");
+  EXPECT_EQ(opening_reject_reason("As an AI language model, I"), "refusal-style answer");
+  EXPECT_FALSE(opening_reject_reason("The Eiffel Tower is 330 m"));
 }
 
 TEST(RejectReason, AcceptsAFinishedAnswer) {
