@@ -1,5 +1,6 @@
 # The two commands a new user needs: `make run` and `make test`. Everything else is a step of them.
-BUILD      ?= build
+CUDA       ?= 0
+BUILD      ?= $(if $(filter 1,$(CUDA)),build-cuda,build)
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 PYTEST     ?= python3 -m pytest
@@ -9,10 +10,11 @@ PYTEST     ?= python3 -m pytest
 all: build
 
 deps:
-	scripts/bootstrap.sh
+	ISARTOR_CUDA=$(CUDA) scripts/bootstrap.sh
 
+# CUDA=1: llama.cpp's CUDA backend into build-cuda/ (needs nvcc; runs on CPU without a GPU).
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(if $(filter 1,$(CUDA)),-DISARTOR_CUDA=ON)
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -30,7 +32,7 @@ integration: build
 test: unit integration
 
 bench: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON $(if $(filter 1,$(CUDA)),-DISARTOR_CUDA=ON)
 	cmake --build $(BUILD) -j $(JOBS)
 	ISARTOR_BUILD_DIR=$(BUILD) scripts/bench.sh $(BENCH_ARGS)
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "core/stats.h"
 
 namespace isartor::bench {
 
@@ -17,12 +18,7 @@ inline double elapsed_ms(Clock::time_point since) {
   return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
 }
 
-// The q-quantile (0..1) of `values` by nearest rank; 0 for an empty sample.
-inline double percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  return values[std::min(values.size() - 1, static_cast<size_t>(q * static_cast<double>(values.size())))];
-}
+using isartor::percentile;
 
 // A /proc/self/status field in MiB, e.g. "VmRSS" or "VmHWM"; 0 when absent.
 inline double status_mib(const std::string& field) {

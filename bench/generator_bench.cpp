@@ -1,5 +1,5 @@
 // L2 generator (in-process llama.cpp, continuous batching) as a Markdown table: load time, RSS
-// after load, classification latency, time to first token and tokens/s of one request, and the
+// after load, classification latency (label logits and label grammar), time to first token and tokens/s of one request, and the
 // throughput of 8 concurrent requests batched (8 slots) vs. one at a time (1 slot).
 //
 // usage: generator_bench MODEL.gguf [--rounds N] [--max-tokens N] [--threads N] [--gpu-layers N]
@@ -73,6 +73,24 @@ std::future<Timed> timed_generate(Generator& generator, const std::string& promp
   return future;
 }
 
+struct Classified {
+  std::vector<double> ms;
+  int simple = 0;
+};
+
+// `rounds` classifications one after another, after a warm-up (the first decode allocates buffers).
+Classified classify_rounds(Generator& generator, int rounds) {
+  (void)generator.classify(ask("warm up"));
+  Classified out;
+  for (int i = 0; i < rounds; ++i) {
+    const auto t0 = Clock::now();
+    auto label = generator.classify(ask(prompts()[static_cast<size_t>(i) % prompts().size()]));
+    out.ms.push_back(elapsed_ms(t0));
+    if (label && *label == Label::kSimple) ++out.simple;
+  }
+  return out;
+}
+
 // `requests` prompts submitted at once; generated tokens per second of wall time.
 double throughput(Generator& generator, int requests, int max_tokens) {
   const auto start = Clock::now();
@@ -120,16 +138,7 @@ int run(int argc, char** argv) {
   const double rss_loaded = rss_mib();
   LlamaGenerator& generator = **loaded;
 
-  // Warm-up: first decode allocates compute buffers.
-  (void)generator.classify(ask("warm up"));
-  std::vector<double> classify_ms;
-  int simple = 0;
-  for (int i = 0; i < rounds; ++i) {
-    t0 = Clock::now();
-    auto label = generator.classify(ask(prompts()[static_cast<size_t>(i) % prompts().size()]));
-    classify_ms.push_back(elapsed_ms(t0));
-    if (label && *label == Label::kSimple) ++simple;
-  }
+  Classified logits = classify_rounds(generator, rounds);
 
   GenerateOptions sample_options;
   sample_options.max_tokens = max_tokens;
@@ -148,13 +157,15 @@ int run(int argc, char** argv) {
   const int max_in_decode = generator.stats().max_sequences_in_decode;
   loaded->reset();
 
+  // One slot, classifying under the label grammar: the unbatched and grammar figures.
   options.max_sequences = 1;
+  options.classify_mode = ClassifyMode::kGrammar;
   auto serial = LlamaGenerator::load(model, options);
   if (!serial) {
     fmt::print(stderr, "load failed: {}\n", serial.error().message);
     return 1;
   }
-  (void)(*serial)->classify(ask("warm up"));
+  Classified grammar = classify_rounds(**serial, rounds);
   const double unbatched = throughput(**serial, 8, max_tokens);
 
   const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
@@ -164,8 +175,10 @@ int run(int argc, char** argv) {
   fmt::print("| metric | value |\n|---|---:|\n");
   fmt::print("| load (8 slots x {} tokens) | {:.0f} ms |\n", options.context_tokens, load_ms);
   fmt::print("| RSS after load | {:.0f} MiB (+{:.0f}) |\n", rss_loaded, rss_loaded - rss_before);
-  fmt::print("| classification p50 / p99 | {:.1f} / {:.1f} ms ({} of {} SIMPLE) |\n", percentile(classify_ms, 0.5),
-             percentile(classify_ms, 0.99), simple, rounds);
+  fmt::print("| classification (logits) p50 / p99 | {:.1f} / {:.1f} ms ({} of {} SIMPLE) |\n",
+             percentile(logits.ms, 0.5), percentile(logits.ms, 0.99), logits.simple, rounds);
+  fmt::print("| classification (grammar) p50 / p99 | {:.1f} / {:.1f} ms ({} of {} SIMPLE) |\n",
+             percentile(grammar.ms, 0.5), percentile(grammar.ms, 0.99), grammar.simple, rounds);
   fmt::print("| time to first token p50 / p99 (1 request) | {:.1f} / {:.1f} ms |\n", percentile(ttft, 0.5),
              percentile(ttft, 0.99));
   fmt::print("| answer latency p50, {} tokens max (1 request) | {:.1f} ms |\n", max_tokens, percentile(total, 0.5));

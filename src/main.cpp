@@ -1,12 +1,15 @@
 // The isartor command: a thin front over the gateway library.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <exception>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "app/gateway.h"
+#include "app/router_eval.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "inference/model_manager.h"
@@ -20,7 +23,8 @@ Usage: isartor [COMMAND] [--help]
 Commands:
   up        Start the gateway (the default when no command is given)
   config    Print the effective configuration (secrets masked) and validate it
-  models    Pre-download the models the configuration needs (pull) or list cached ones (list)
+  models    Pre-download the models the configuration needs (pull), list cached ones (list), or
+            evaluate the L2 model's routing on a labelled prompt set (eval)
   help      Show this help
 
 Options:
@@ -54,6 +58,11 @@ constexpr const char* kModelsUsage = R"(isartor models — manage model files
 
 Usage: isartor models pull    Download every model the configuration needs into the HF cache
        isartor models list    List the model files in the HF cache
+       isartor models eval --data FILE.jsonl [--model PATH.gguf] [--mode logits|grammar|both]
+                           [--limit N] [--errors]
+                              Measure how well the L2 model routes a labelled prompt set
+                              (bench/data/l2_routing_eval.jsonl in the source tree): accuracy,
+                              SIMPLE prompts it would answer, COMPLEX ones it would keep, latency
 
 The cache is $ISARTOR__HF_CACHE_DIR, else $HF_HUB_CACHE, else $HF_HOME/hub, else
 ~/.cache/huggingface/hub (the layout huggingface_hub uses, so both share it). HF_ENDPOINT and
@@ -76,13 +85,58 @@ isartor::config::Config load_config() {
   return config;
 }
 
+// `models eval` arguments; std::nullopt (after a message) when they are wrong.
+std::optional<isartor::app::RouterEvalOptions> eval_options(const std::vector<std::string_view>& args,
+                                                            isartor::config::Config& config) {
+  using isartor::inference::ClassifyMode;
+  isartor::app::RouterEvalOptions options;
+  options.modes = {ClassifyMode::kLogits, ClassifyMode::kGrammar};
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    const bool has_value = i + 1 < args.size();
+    if (flag == "--errors") {
+      options.errors = true;
+    } else if (flag == "--data" && has_value) {
+      options.data = std::string(args[++i]);
+    } else if (flag == "--model" && has_value) {
+      config.layer2.model_path = std::string(args[++i]);
+    } else if (flag == "--limit" && has_value) {
+      options.limit = std::strtoul(std::string(args[++i]).c_str(), nullptr, 10);
+    } else if (flag == "--mode" && has_value && (args[i + 1] == "logits" || args[i + 1] == "grammar")) {
+      options.modes = {args[++i] == "logits" ? ClassifyMode::kLogits : ClassifyMode::kGrammar};
+    } else if (flag == "--mode" && has_value && args[i + 1] == "both") {
+      ++i;
+    } else {
+      std::fprintf(stderr, "isartor models eval: bad argument '%.*s'\n\n%s", static_cast<int>(flag.size()),
+                   flag.data(), kModelsUsage);
+      return std::nullopt;
+    }
+  }
+  if (options.data.empty()) {
+    std::fprintf(stderr, "isartor models eval: --data FILE.jsonl is required\n\n%s", kModelsUsage);
+    return std::nullopt;
+  }
+  return options;
+}
+
 int models(const std::vector<std::string_view>& args) {
   std::string_view verb = args.empty() ? "" : args[0];
-  if (wants_help(args) || (verb != "pull" && verb != "list")) {
+  if (wants_help(args) || (verb != "pull" && verb != "list" && verb != "eval")) {
     std::fputs(kModelsUsage, verb == "" || wants_help(args) ? stdout : stderr);
     return wants_help(args) ? 0 : 2;
   }
   auto config = load_config();
+  if (verb == "eval") {
+    auto options = eval_options(args, config);
+    if (!options) return 2;
+    auto report = isartor::app::run_router_eval(config, *options);
+    if (!report) {
+      LOG_ERROR("isartor::models", "{}", report.error().message);
+      return 1;
+    }
+    std::fputs(report->c_str(), stdout);
+    return 0;
+  }
   auto hub = isartor::inference::hub_config_from_env(config);
   if (verb == "list") {
     auto files = isartor::inference::list_cached(hub);

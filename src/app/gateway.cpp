@@ -109,10 +109,6 @@ std::unique_ptr<pipeline::Layer> build_semantic_layer(const config::Config& conf
                                                         options, name);
 }
 
-inference::ClassifyMode classify_mode(config::ClassifyMode mode) {
-  return mode == config::ClassifyMode::kGrammar ? inference::ClassifyMode::kGrammar : inference::ClassifyMode::kLogits;
-}
-
 constexpr const char* kL2 = "isartor::l2";
 
 bool uses_sidecar(const config::Config& config) {
@@ -146,16 +142,7 @@ void load_local_model(const config::Config& config, pipeline::LocalModelLayer& l
   }
   layer.set_pending("loading " + gguf->filename().string());
   LOG_INFO(kL2, "Loading the local model ({})...", gguf->string());
-  const auto& l2 = config.layer2;
-  inference::LlamaGeneratorOptions options;
-  options.context_tokens = l2.context_tokens;
-  options.max_sequences = l2.max_sequences;
-  options.batch_tokens = std::max(512, l2.max_sequences);
-  options.max_queued = static_cast<std::size_t>(l2.max_queued);
-  options.threads = l2.threads;
-  options.gpu_layers = l2.gpu_layers;
-  options.classify_mode = classify_mode(l2.classify_mode);
-  options.max_classify_tokens = l2.max_classify_tokens;
+  inference::LlamaGeneratorOptions options = inference::local_model_options(config);
   options.stop_loading = stop;
   auto generator = inference::LlamaGenerator::load(*gguf, options);
   if (!generator) {

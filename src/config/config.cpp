@@ -308,6 +308,7 @@ const std::vector<Field>& fields() {
                    at(&Config::layer2, &Layer2Config::gguf_filename)),
         text_field("ISARTOR__LAYER2__REVISION", at(&Config::layer2, &Layer2Config::revision)),
         text_field("ISARTOR__LAYER2__MODEL_PATH", at(&Config::layer2, &Layer2Config::model_path)),
+        text_field("ISARTOR__LAYER2__CHAT_TEMPLATE", at(&Config::layer2, &Layer2Config::chat_template)),
         enum_field("ISARTOR__LAYER2__CLASSIFY_MODE", at(&Config::layer2, &Layer2Config::classify_mode),
                    kClassifyModes),
         integer_field("ISARTOR__LAYER2__MAX_CLASSIFY_TOKENS",

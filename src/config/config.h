@@ -27,6 +27,9 @@ struct Layer2Config {
   std::string gguf_filename = "gemma-2-2b-it.Q4_K_M.gguf";  // ISARTOR__LAYER2__GGUF_FILENAME
   std::string revision = "main";                            // ISARTOR__LAYER2__REVISION
   std::string model_path;  // ISARTOR__LAYER2__MODEL_PATH: a local GGUF; skips the hub
+  // ISARTOR__LAYER2__CHAT_TEMPLATE: a llama.cpp built-in template name ("gemma", "chatml", ...)
+  // for a GGUF without one (or to override it); empty = the GGUF's own.
+  std::string chat_template;
   ClassifyMode classify_mode = ClassifyMode::kLogits;       // ISARTOR__LAYER2__CLASSIFY_MODE
   int max_classify_tokens = 20;                             // ISARTOR__LAYER2__MAX_CLASSIFY_TOKENS
   int max_generate_tokens = 256;                            // ISARTOR__LAYER2__MAX_GENERATE_TOKENS

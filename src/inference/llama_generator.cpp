@@ -83,7 +83,8 @@ struct LlamaGenerator::Impl {
     int completion_tokens = 0;
   };
   struct Counters {
-    std::atomic<uint64_t> decodes{0}, prompt_tokens{0}, generated_tokens{0}, classifications{0}, generations{0};
+    std::atomic<uint64_t> decodes{0}, prompt_tokens{0}, generated_tokens{0}, classifications{0}, generations{0},
+        reused_prompt_tokens{0};
     std::atomic<int> max_sequences_in_decode{0};
   };
 
@@ -94,6 +95,11 @@ struct LlamaGenerator::Impl {
   std::string name;
   std::string chat_template;  // template text or built-in name given to llama_chat_apply_template
   int context_limit = 0;      // tokens per sequence
+  // Every classification prompt starts with the same instruction: its tokens are decoded once, at
+  // load, into sequence prefix_seq, and each classification starts from a copy (shared cells of
+  // the unified KV cache, not recomputed).
+  std::vector<llama_token> classify_prefix;
+  llama_seq_id prefix_seq = 0;
   llama_token simple_token = LLAMA_TOKEN_NULL;
   llama_token complex_token = LLAMA_TOKEN_NULL;
   Counters counters;
@@ -235,6 +241,55 @@ struct LlamaGenerator::Impl {
     slot.seq = seq;
   }
 
+  // Starts a classification's sequence from the shared instruction prefix, as far as its tokens
+  // match (at least one token is left to decode, for the logits).
+  void reuse_prefix(Slot& slot) {
+    const size_t limit = std::min(classify_prefix.size(), slot.prompt.size() - 1);
+    size_t same = 0;
+    while (same < limit && slot.prompt[same] == classify_prefix[same]) ++same;
+    if (same == 0) return;
+    llama_memory_seq_cp(llama_get_memory(ctx.get()), prefix_seq, slot.seq, 0, static_cast<llama_pos>(same));
+    slot.prefilled = same;
+    slot.pos = static_cast<llama_pos>(same);
+    counters.reused_prompt_tokens.fetch_add(same, std::memory_order_relaxed);
+  }
+
+  // The tokens every classification prompt starts with: the common prefix of two rendered
+  // prompts, less the last common token (the request's first word may merge with it).
+  std::vector<llama_token> shared_classify_prefix() const {
+    auto a = render(classification_messages({{"user", "A"}}));
+    auto b = render(classification_messages({{"user", "B"}}));
+    if (!a || !b) return {};
+    const auto ta = tokenize(*a);
+    const auto tb = tokenize(*b);
+    size_t same = 0;
+    while (same < ta.size() && same < tb.size() && ta[same] == tb[same]) ++same;
+    if (same < 2) return {};
+    return std::vector<llama_token>(ta.begin(), ta.begin() + static_cast<std::ptrdiff_t>(same - 1));
+  }
+
+  // Decodes classify_prefix into prefix_seq; on failure classifications just decode it themselves.
+  void decode_prefix() {
+    BatchPtr batch = make_batch(options.batch_tokens);
+    for (size_t at = 0; at < classify_prefix.size();) {
+      batch->n_tokens = 0;
+      for (; at < classify_prefix.size() && batch->n_tokens < options.batch_tokens; ++at) {
+        const int32_t i = batch->n_tokens++;
+        batch->token[i] = classify_prefix[at];
+        batch->pos[i] = static_cast<llama_pos>(at);
+        batch->n_seq_id[i] = 1;
+        batch->seq_id[i][0] = prefix_seq;
+        batch->logits[i] = false;
+      }
+      if (llama_decode(ctx.get(), *batch) != 0) {
+        LOG_WARN(kLogTarget, "cannot pre-compute the classification prompt: {}", take_llama_error());
+        llama_memory_seq_rm(llama_get_memory(ctx.get()), prefix_seq, -1, -1);
+        classify_prefix.clear();
+        return;
+      }
+    }
+  }
+
   // Prepares an admitted request; false when it already ended (bad prompt, cancelled).
   bool start(Slot& slot, std::unique_ptr<Task> task) {
     slot.task = std::move(task);
@@ -251,6 +306,7 @@ struct LlamaGenerator::Impl {
                                                                  slot.prompt.size(), context_limit)));
       return false;
     }
+    if (t.classify) reuse_prefix(slot);
     if (!by_logits(slot)) {
       slot.sampler = make_sampler(t);
       slot.stream.emplace(t.options.stop);
@@ -498,26 +554,31 @@ Result<std::unique_ptr<LlamaGenerator>> LlamaGenerator::load(const std::filesyst
   impl->simple_token = *simple;
   impl->complex_token = *complex;
 
+  impl->classify_prefix = impl->shared_classify_prefix();
+  impl->prefix_seq = static_cast<llama_seq_id>(options.max_sequences);
+
   const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = options.threads > 0 ? options.threads : hardware;
   llama_context_params params = llama_context_default_params();
-  params.n_ctx = static_cast<uint32_t>(options.context_tokens) * static_cast<uint32_t>(options.max_sequences);
+  // Every slot's full context plus the shared classification prefix, in one unified buffer.
+  params.n_ctx = static_cast<uint32_t>(options.context_tokens) * static_cast<uint32_t>(options.max_sequences) +
+                 static_cast<uint32_t>(impl->classify_prefix.size());
   params.n_batch = static_cast<uint32_t>(options.batch_tokens);
   params.n_ubatch = static_cast<uint32_t>(std::min(options.batch_tokens, 512));
-  params.n_seq_max = static_cast<uint32_t>(options.max_sequences);
+  params.n_seq_max = static_cast<uint32_t>(options.max_sequences) + 1;  // the slots and the prefix
   params.n_threads = threads;
   params.n_threads_batch = threads;
   params.no_perf = true;
-  // One KV stream per sequence: requests share no prefix worth a unified buffer, and a stream's
-  // attention then only spans its own tokens.
-  params.kv_unified = false;
+  // Unified: the classification prefix's cells are shared by every classifying sequence (a copy is
+  // a tag, not data). Each slot keeps to context_tokens, so the slots never run out of cells.
+  params.kv_unified = true;
   impl->ctx.reset(llama_init_from_model(impl->model.get(), params));
   if (!impl->ctx) {
     return fail(ErrorCode::kInternal, fmt::format("cannot create llama context: {}", take_llama_error()));
   }
-  // llama.cpp rounds the per-sequence context up to a multiple of 256.
   impl->context_limit = std::min({options.context_tokens, static_cast<int>(llama_n_ctx_seq(impl->ctx.get())),
                                   llama_model_n_ctx_train(impl->model.get())});
+  impl->decode_prefix();
   Impl* state = impl.get();
   try {
     state->thread = std::thread([state] { state->work(); });
@@ -585,6 +646,7 @@ LlamaGeneratorStats LlamaGenerator::stats() const {
   s.classifications = c.classifications.load(std::memory_order_relaxed);
   s.generations = c.generations.load(std::memory_order_relaxed);
   s.max_sequences_in_decode = c.max_sequences_in_decode.load(std::memory_order_relaxed);
+  s.reused_prompt_tokens = c.reused_prompt_tokens.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -17,6 +17,8 @@
 //    them; the larger wins, a tie is COMPLEX. No token is generated.
 //  * kGrammar: the model writes its answer, greedily, under the GBNF grammar
 //    `root ::= "SIMPLE" | "COMPLEX"` (at most max_classify_tokens tokens), read with parse_label.
+// The instruction every classification prompt starts with is decoded once at load; a
+// classification copies those KV cells (a unified cache shares them) and decodes only the request.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -32,8 +34,8 @@ namespace isartor::inference {
 
 struct LlamaGeneratorOptions {
   // Tokens per sequence (prompt + answer); a longer prompt is refused with kPayloadTooLarge.
-  // The KV cache holds context_tokens x max_sequences tokens (gemma-2-2b, F16: ~104 KiB each,
-  // so the defaults take ~850 MiB).
+  // The KV cache holds context_tokens x max_sequences tokens plus the classification prefix
+  // (gemma-2-2b, F16: ~104 KiB each, so the defaults take ~850 MiB).
   int context_tokens = 2048;
   // Slots: requests decoded together in one batch (the context's n_seq_max, at most 256).
   int max_sequences = 4;
@@ -63,6 +65,7 @@ struct LlamaGeneratorStats {
   uint64_t classifications = 0;     // classifications answered
   uint64_t generations = 0;         // generations finished (any reason)
   int max_sequences_in_decode = 0;  // most sequences one llama_decode carried
+  uint64_t reused_prompt_tokens = 0;  // classification prompt tokens taken from the shared prefix
 };
 
 class LlamaGenerator final : public Generator {

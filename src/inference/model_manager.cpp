@@ -2,6 +2,8 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 #include "core/log.h"
 #include "inference/bert_gguf.h"
 
@@ -88,6 +90,22 @@ Result<std::filesystem::path> resolve_embedding_gguf(const config::Config& confi
 }  // namespace isartor::inference
 
 namespace isartor::inference {
+
+LlamaGeneratorOptions local_model_options(const config::Config& config) {
+  const auto& l2 = config.layer2;
+  LlamaGeneratorOptions options;
+  options.context_tokens = l2.context_tokens;
+  options.max_sequences = l2.max_sequences;
+  options.batch_tokens = std::max(512, l2.max_sequences);
+  options.max_queued = static_cast<std::size_t>(l2.max_queued);
+  options.threads = l2.threads;
+  options.gpu_layers = l2.gpu_layers;
+  options.classify_mode =
+      l2.classify_mode == config::ClassifyMode::kGrammar ? ClassifyMode::kGrammar : ClassifyMode::kLogits;
+  options.max_classify_tokens = l2.max_classify_tokens;
+  options.chat_template = l2.chat_template;
+  return options;
+}
 
 Result<std::filesystem::path> resolve_local_model_gguf(const config::Config& config, const HubConfig& hub) {
   const std::filesystem::path direct = config.layer2.model_path;

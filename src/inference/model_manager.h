@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "core/result.h"
 #include "inference/hf_hub.h"
+#include "inference/llama_generator.h"
 
 namespace isartor::inference {
 
@@ -35,6 +36,9 @@ Result<std::filesystem::path> fetch(const HubConfig& hub, const std::vector<Mode
 // The GGUF to load for L1b: the configured path when it is a .gguf file; else the checkout
 // (configured folder, or the hub snapshot) converted once into <hub cache>/isartor/. Blocking.
 Result<std::filesystem::path> resolve_embedding_gguf(const config::Config& config, const HubConfig& hub);
+
+// The in-process generator settings the ISARTOR__LAYER2__* configuration asks for. Pure.
+LlamaGeneratorOptions local_model_options(const config::Config& config);
 
 // The GGUF to load for L2: ISARTOR__LAYER2__MODEL_PATH when set (kNotFound if it is no file), else
 // the hub file, downloaded into the cache when needed. Blocking.

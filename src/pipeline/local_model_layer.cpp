@@ -86,7 +86,10 @@ class LocalStream final : public providers::ChunkStream {
         model_(std::move(model)),
         id_(api::new_completion_id()),
         created_(now_seconds()) {}
-  ~LocalStream() override { cancel_.cancel(); }
+  ~LocalStream() override {
+    if (!ended_) LOG_DEBUG(kTarget, "the client left before the local answer ended; generation cancelled");
+    cancel_.cancel();
+  }
 
   asio::awaitable<Result<std::optional<api::Json>>> next() override {
     if (!opened_) {

@@ -283,6 +283,19 @@ TEST_F(GeneratorTest, ClassifyIsDeterministicAndBatchable) {
   EXPECT_EQ(generator->stats().generated_tokens, 0u);  // one decode, no text
 }
 
+TEST_F(GeneratorTest, ClassificationsReuseTheInstructionPrefix) {
+  auto generator = load();
+  ASSERT_TRUE(generator);
+  auto full = generator->render_prompt(classification_messages(ask("Hello!")));
+  ASSERT_TRUE(full);
+  ASSERT_TRUE(generator->classify(ask("Hello!")));
+  const auto stats = generator->stats();
+  // The instruction came from the shared prefix; only the request's few tokens were decoded.
+  EXPECT_GT(stats.reused_prompt_tokens, 50u);
+  EXPECT_LT(stats.prompt_tokens, 20u);
+  EXPECT_GT(stats.reused_prompt_tokens + stats.prompt_tokens, full->size() / 8);
+}
+
 TEST_F(GeneratorTest, GrammarClassificationWritesOnlyALabel) {
   LlamaGeneratorOptions options = small();
   options.classify_mode = ClassifyMode::kGrammar;
