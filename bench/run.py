@@ -13,7 +13,8 @@ hits all of them alike:
   (d) resident memory at idle and its peak under load, and CPU time per request;
 
 plus, in full mode, the in-process component benchmarks (cache_bench, vector_bench,
-embedder_bench, semantic_eval). Writes docs/benchmarks.md and PNG plots in docs/img/.
+embedder_bench, semantic_eval, and for L2 generator_bench and `isartor models eval` on a chat GGUF).
+Writes docs/benchmarks.md and PNG plots in docs/img/.
 
 Usage: python3 bench/run.py [--quick] [--build-dir DIR] [--no-litellm] [--model-dir DIR] ...
 Builds nothing: `make bench` (or cmake with -DISARTOR_BUILD_BENCH=ON) builds first.
@@ -541,6 +542,19 @@ def cache_bench_table(exe: Path, quick: bool) -> str:
     return "\n".join(rows)
 
 
+def find_l2_model(explicit: str | None) -> Path | None:
+    """The chat GGUF for the L2 rows: --l2-model, else SmolLM2-135M-Instruct via scripts/models.py."""
+    if explicit:
+        return Path(explicit)
+    try:
+        out = subprocess.run([sys.executable, str(ROOT / "scripts/models.py"), "path", "smollm2-135m"],
+                             capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    path = Path(out.stdout.strip()) if out.returncode == 0 else None
+    return path if path and path.is_file() else None
+
+
 def run_components(args, build: Path) -> list[tuple[str, str, str]]:
     """Returns (heading, command, markdown or a line saying why it is missing)."""
     sections: list[tuple[str, str, str]] = []
@@ -582,6 +596,14 @@ def run_components(args, build: Path) -> list[tuple[str, str, str]]:
         tool("L1b embedder latency (all-MiniLM-L6-v2 on llama.cpp)",
              [bench / "embedder_bench", model, "--rounds", "30"], 900)
         tool("L1b semantic-cache decision quality", [bench / "semantic_eval", "--model-dir", model], 900)
+    l2 = find_l2_model(args.l2_model)
+    if l2 is None:
+        sections.append(("L2 local model", "generator_bench", "_not run: no chat GGUF (scripts/models.py, or --l2-model)_"))
+    else:
+        tool(f"L2 local model ({l2.name}, in-process llama.cpp)", [bench / "generator_bench", l2, "--rounds", "40"], 3600)
+        tool(f"L2 routing accuracy ({l2.name})",
+             [build / "isartor", "models", "eval", "--data", ROOT / "bench/data/l2_routing_eval.jsonl", "--model", l2],
+             7200)
     return sections
 
 
@@ -898,6 +920,7 @@ def parse_args():
     p.add_argument("--no-litellm", action="store_true")
     p.add_argument("--no-components", action="store_true", help="skip the in-process component benchmarks")
     p.add_argument("--model-dir", help="all-MiniLM-L6-v2 folder for embedder_bench/semantic_eval")
+    p.add_argument("--l2-model", help="chat GGUF for the L2 rows (default SmolLM2-135M-Instruct from PyPI)")
     p.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
     p.add_argument("--img-dir", default=str(ROOT / "docs/img"))
     a = p.parse_args()
