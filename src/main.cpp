@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,16 @@ isartor::config::Config load_config() {
   return config;
 }
 
+// Reports one `models pull` result; false after logging its error.
+bool pulled(const char* what, const isartor::Result<std::filesystem::path>& path) {
+  if (!path) {
+    LOG_ERROR("isartor::models", "{}: {}", what, path.error().message);
+    return false;
+  }
+  std::printf("%s ready: %s\n", what, path->c_str());
+  return true;
+}
+
 // `models eval` arguments; std::nullopt (after a message) when they are wrong.
 std::optional<isartor::app::RouterEvalOptions> eval_options(const std::vector<std::string_view>& args,
                                                             isartor::config::Config& config) {
@@ -151,26 +162,11 @@ int models(const std::vector<std::string_view>& args) {
     }
     return 0;
   }
-  bool pulled = false;
-  if (isartor::config::semantic_cache_enabled(config)) {
-    auto gguf = isartor::inference::resolve_embedding_gguf(config, hub);
-    if (!gguf) {
-      LOG_ERROR("isartor::models", "embedding model: {}", gguf.error().message);
-      return 1;
-    }
-    std::printf("embedding model ready: %s\n", gguf->c_str());
-    pulled = true;
-  }
-  if (!isartor::inference::local_model_files(config).empty()) {
-    auto gguf = isartor::inference::resolve_local_model_gguf(config, hub);
-    if (!gguf) {
-      LOG_ERROR("isartor::models", "local model: {}", gguf.error().message);
-      return 1;
-    }
-    std::printf("local model ready: %s\n", gguf->c_str());
-    pulled = true;
-  }
-  if (!pulled) std::printf("nothing to download: the configuration needs no model from the hub\n");
+  const bool embedding = isartor::config::semantic_cache_enabled(config);
+  const bool local = !isartor::inference::local_model_files(config).empty();
+  if (embedding && !pulled("embedding model", isartor::inference::resolve_embedding_gguf(config, hub))) return 1;
+  if (local && !pulled("local model", isartor::inference::resolve_local_model_gguf(config, hub))) return 1;
+  if (!embedding && !local) std::printf("nothing to download: the configuration needs no model from the hub\n");
   return 0;
 }
 

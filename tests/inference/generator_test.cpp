@@ -133,6 +133,33 @@ class Gate {
   bool open_ = false;
 };
 
+// Holds a generator's slot: a generation whose first piece waits until release(), so a test can
+// queue requests behind it.
+class SlotHolder {
+ public:
+  explicit SlotHolder(Generator& generator, std::string prompt = "Hold the slot.") {
+    GenerateOptions options;
+    options.max_tokens = 4;
+    collector_.start(generator, ask(std::move(prompt)), options, [this](int n) {
+      if (n == 1) {
+        busy_.open();
+        release_.wait();
+      }
+    });
+    busy_.wait();
+  }
+  ~SlotHolder() {
+    release_.open();
+    (void)collector_.wait();
+  }
+  void release() { release_.open(); }
+  Outcome wait() { return collector_.wait(); }
+
+ private:
+  Gate busy_, release_;
+  Collector collector_;
+};
+
 class GeneratorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -323,15 +350,7 @@ TEST_F(GeneratorTest, ClassificationHonoursTimeoutAndCancellation) {
   options.max_sequences = 1;
   auto generator = load(options);
   ASSERT_TRUE(generator);
-  Gate busy, release;
-  Collector blocker;
-  blocker.start(*generator, ask("Hold the slot."), tokens(4), [&](int n) {
-    if (n == 1) {
-      busy.open();
-      release.wait();
-    }
-  });
-  busy.wait();
+  SlotHolder blocker(*generator);
   std::promise<Result<Label>> timed, cancelled;
   ClassifyOptions short_budget;
   short_budget.timeout = 1ms;
@@ -340,7 +359,7 @@ TEST_F(GeneratorTest, ClassificationHonoursTimeoutAndCancellation) {
       generator->classify_async(ask("dropped"), {}, [&](Result<Label> r) { cancelled.set_value(std::move(r)); });
   cancel.cancel();
   std::this_thread::sleep_for(20ms);
-  release.open();
+  blocker.release();
   auto timed_out = timed.get_future().get();
   ASSERT_FALSE(timed_out);
   EXPECT_EQ(timed_out.error().code, ErrorCode::kUpstreamTimeout);
@@ -471,21 +490,13 @@ TEST_F(GeneratorTest, TimeoutCountsQueueingTime) {
   options.max_sequences = 1;
   auto generator = load(options);
   ASSERT_TRUE(generator);
-  Gate busy, release;
-  Collector blocker;
-  blocker.start(*generator, ask("Hold the slot."), tokens(4), [&](int n) {
-    if (n == 1) {
-      busy.open();
-      release.wait();
-    }
-  });
-  busy.wait();
+  SlotHolder blocker(*generator);
   GenerateOptions timed = tokens(10);
   timed.timeout = 1ms;
   Collector late;
   late.start(*generator, ask("Too late."), timed);
   std::this_thread::sleep_for(20ms);
-  release.open();
+  blocker.release();
   const Outcome out = late.wait();
   ASSERT_TRUE(out.result);
   EXPECT_EQ(out.result->finish, FinishReason::kTimeout);
@@ -530,18 +541,11 @@ TEST_F(GeneratorTest, FullQueueIsOverloaded) {
   options.max_queued = 1;
   auto generator = load(options);
   ASSERT_TRUE(generator);
-  Gate busy, release;
-  Collector a, b, c;
-  a.start(*generator, ask("First"), tokens(4), [&](int n) {
-    if (n == 1) {
-      busy.open();
-      release.wait();
-    }
-  });
-  busy.wait();                                    // a holds the only slot
+  SlotHolder a(*generator, "First");              // holds the only slot
+  Collector b, c;
   b.start(*generator, ask("Second"), tokens(4));  // waits in the queue
   c.start(*generator, ask("Third"), tokens(4));   // no room
-  release.open();
+  a.release();
   const Outcome refused = c.wait();
   ASSERT_FALSE(refused.result);
   EXPECT_EQ(refused.result.error().code, ErrorCode::kOverloaded);
