@@ -96,6 +96,16 @@ http::Headers layer_headers(const pipeline::Answer& answer) {
 asio::awaitable<bool> write_answer(pipeline::Answer answer, const WriteOptions& options,
                                    http::Responder& responder) {
   http::Headers headers = layer_headers(answer);
+  // A cache hit in the route's own format goes out as the stored text, parsed by nobody.
+  if (!options.stream && options.format == api::WireFormat::kOpenAI && !answer.completion_json.empty()) {
+    http::Response response{200, "application/json", std::move(headers), std::move(answer.completion_json)};
+    co_return co_await responder.send(std::move(response));
+  }
+  if (!answer.stream && !answer.parse_completion()) {
+    auto rendered = api::render_error(options.format, Error(ErrorCode::kInternal, "a cached answer is corrupt"));
+    http::Response response{rendered.status, "application/json", {}, std::move(rendered.body)};
+    co_return co_await responder.send(std::move(response));
+  }
   if (!options.stream) {
     // Only a streaming request gets a live stream from the pipeline, so a completion is here.
     const api::Json completion = answer.completion ? std::move(*answer.completion) : api::Json::object();

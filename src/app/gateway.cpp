@@ -334,8 +334,8 @@ asio::awaitable<void> Gateway::handle(const http::Request& request, http::Respon
 
 namespace {
 
-// Brings a request body of any route into the canonical OpenAI form.
-Result<api::Json> to_canonical(api::WireFormat format, const api::Json& body) {
+// Brings a request body of any route into the canonical OpenAI form (an OpenAI body moves through).
+Result<api::Json> to_canonical(api::WireFormat format, api::Json body) {
   switch (format) {
     case api::WireFormat::kOpenAI: {
       auto ok = api::validate_chat_request(body);
@@ -373,7 +373,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
     co_await responder.send(std::move(response));
     co_return;
   }
-  auto canonical = to_canonical(format, body);
+  auto canonical = to_canonical(format, std::move(body));
   if (!canonical) {
     auto response = render_error(request.path, canonical.error());
     co_await responder.send(std::move(response));
@@ -393,8 +393,10 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   options.stream = chat_request.stream;
   options.model = chat_request.body["model"].get<std::string>();
   options.secrets = {config_.external_llm_api_key, config_.gateway_api_key};
-  const auto& so = chat_request.body.value("stream_options", api::Json::object());
-  options.include_usage_chunk = so.is_object() && so.value("include_usage", false) == true;
+  // Compared, not converted: a client's {"include_usage": "yes"} must not throw.
+  const auto so = chat_request.body.find("stream_options");
+  options.include_usage_chunk = so != chat_request.body.end() && so->is_object() && so->contains("include_usage") &&
+                                (*so)["include_usage"] == true;
 
   auto answer = co_await pipeline_->handle(std::move(chat_request));
   if (!answer) {

@@ -34,21 +34,23 @@ void append_hex(std::string& out, unsigned char byte) {
 // "\u00e9" and a literal "é" (both UTF-8 after parsing) agree, and invalid UTF-8 cannot throw.
 void append_string(std::string& out, std::string_view s) {
   out += '"';
-  for (char c : s) {
-    const auto byte = static_cast<unsigned char>(c);
-    switch (c) {
+  // Runs of bytes that need no escaping (nearly all of them) are appended in one go.
+  const auto plain = [](char c) { return c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20; };
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t run = i;
+    while (run < s.size() && plain(s[run])) ++run;
+    out.append(s.substr(i, run - i));
+    if (run == s.size()) break;
+    i = run + 1;
+    switch (const char c = s[run]) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        if (byte < 0x20) {
-          out += "\\u00";
-          append_hex(out, byte);
-        } else {
-          out += c;
-        }
+      default:  // the other control characters
+        out += "\\u00";
+        append_hex(out, static_cast<unsigned char>(c));
     }
   }
   out += '"';

@@ -147,8 +147,18 @@ class BeastResponder final : public Responder {
 // Completes when the client closed the connection while its request is being handled, so the
 // handler (and the upstream call it awaits) can be cancelled. Reads nothing: a pipelined next
 // request stays in the socket, and its arrival just ends the watch.
+//
+// Cancelled (the handler finished first) it returns instead of throwing: Asio throws
+// operation_aborted at the next co_await of a cancelled coroutine by default, and with a fast
+// handler that happened on most requests, costing 12 % of a cache hit's instructions in unwinding.
 asio::awaitable<void> watch_for_close(tcp::socket& socket) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  // The cancellation may have come before a wait was started; no wait would then see it.
+  const auto cancelled = [](const asio::cancellation_state& state) {
+    return state.cancelled() != asio::cancellation_type::none;
+  };
   for (;;) {
+    if (cancelled(co_await asio::this_coro::cancellation_state)) co_return;
     auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kAwait);
     if (ec) co_return;
     char byte = 0;
@@ -158,6 +168,7 @@ asio::awaitable<void> watch_for_close(tcp::socket& socket) {
     if (n > 0) break;  // a pipelined request: the client is still there
     // n < 0 with EAGAIN: a spurious wake-up; keep watching.
   }
+  if (cancelled(co_await asio::this_coro::cancellation_state)) co_return;
   asio::steady_timer forever(socket.get_executor(), asio::steady_timer::time_point::max());
   co_await forever.async_wait(kAwait);
 }

@@ -12,6 +12,10 @@ const std::string& key_of(ChatRequest& request) {
   return request.exact_key;
 }
 
+bool looks_like_object(std::string_view text) {
+  return text.size() >= 2 && text.front() == '{' && text.back() == '}';
+}
+
 }  // namespace
 
 LayerStatus ExactCacheLayer::status() const {
@@ -21,15 +25,15 @@ LayerStatus ExactCacheLayer::status() const {
 boost::asio::awaitable<Result<std::optional<Answer>>> ExactCacheLayer::answer(ChatRequest& request) {
   auto hit = backend_->get(key_of(request));
   if (!hit) co_return std::optional<Answer>{};
-  auto completion = api::Json::parse(*hit, nullptr, false);
-  if (!completion.is_object()) {
-    // A corrupt entry (e.g. written by another version into a shared backend) is a miss.
+  // The text is served as stored (the gateway wrote it with Json::dump); only its shape is checked
+  // here, so a truncated entry in a shared backend is a miss rather than a broken answer.
+  if (!looks_like_object(*hit)) {
     backend_->erase(request.exact_key);
     co_return std::optional<Answer>{};
   }
   Answer answer;
   answer.layer = "l1a";
-  answer.completion = std::move(completion);
+  answer.completion_json = std::move(*hit);
   co_return std::optional<Answer>(std::move(answer));
 }
 

@@ -33,9 +33,15 @@ struct ChatRequest {
 struct Answer {
   std::string layer;                                 // "l1a" | "l1b" | "l2" | "l3"
   std::optional<api::Json> completion;               // a whole chat.completion, or
+  // the same as OpenAI JSON text, exactly as a cache stored it: the OpenAI route sends it as is
+  // (no parse, no dump); `completion` stays empty until parse_completion(), or
+  std::string completion_json;
   std::unique_ptr<providers::ChunkStream> stream;    // a live stream (only when request.stream)
   std::optional<double> similarity;                  // for semantic hits
   bool deflected() const { return layer != "l3"; }
+  // Fills `completion` from `completion_json` when only the text is there; false when that text
+  // is not a JSON object. Not thread-safe.
+  bool parse_completion();
 };
 
 struct LayerStatus {

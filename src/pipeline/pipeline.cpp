@@ -35,6 +35,14 @@ class StoringStream final : public providers::ChunkStream {
 
 }  // namespace
 
+bool Answer::parse_completion() {
+  if (completion || completion_json.empty()) return completion.has_value();
+  auto parsed = api::Json::parse(completion_json, nullptr, false);
+  if (!parsed.is_object()) return false;
+  completion = std::move(parsed);
+  return true;
+}
+
 void Pipeline::store_before(std::size_t index, const ChatRequest& request, const api::Json& completion) {
   for (std::size_t i = 0; i < index; ++i) layers_[i]->store(request, completion);
 }
@@ -46,6 +54,8 @@ asio::awaitable<Result<Answer>> Pipeline::handle(ChatRequest request) {
     if (!*answer) continue;
     Answer result = std::move(**answer);
     LOG_DEBUG("isartor::pipeline", "answered by {}", result.layer);
+    // A layer after the first whose answer is only text gets it parsed to store it earlier.
+    if (i > 0 && !result.completion_json.empty()) (void)result.parse_completion();
     if (result.completion) {
       store_before(i, request, *result.completion);
     } else if (result.stream && i > 0) {

@@ -4,6 +4,8 @@ from __future__ import annotations
 import http.client
 import json
 
+import pytest
+
 from conftest import (AZURE_API_VERSION, AZURE_DEPLOYMENT, GATEWAY_KEY, PROVIDER_KEY, an_body, answer_for,
                       assert_anthropic_stream, assert_completion, assert_incremental, assert_layer, assert_message,
                       assert_openai_stream, long_uniq, native_body, oa_body, uniq)
@@ -105,6 +107,16 @@ def test_openai_route_stream_usage(gw_anthropic):
     assert_openai_stream(result, answer_for(prompt))
     usage = [c["usage"] for c in result.openai_chunks() if c.get("usage")]
     assert usage and usage[-1]["completion_tokens"] > 0, result.raw[-1500:]
+
+
+@pytest.mark.parametrize("odd", ["yes", 1, None, [True]])
+def test_odd_stream_options_do_not_break_the_request(gw_openai, odd):
+    # Not a bool: no usage chunk is asked for, and nothing throws.
+    prompt = uniq("odd options")
+    result = gw_openai.stream("/v1/chat/completions",
+                              oa_body(prompt, stream=True, stream_options={"include_usage": odd}))
+    assert_openai_stream(result, answer_for(prompt))
+    assert not [c for c in result.openai_chunks() if not c.get("choices")], result.raw[-1500:]
 
 
 def test_openai_route_model_and_params_forwarded(gw_openai):

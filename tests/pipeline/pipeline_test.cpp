@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 
+#include "cache/cache_key.h"
 #include "cache/memory_backend.h"
 #include "support/run_coroutine.h"
 #include "fakes/fake_provider_client.h"
@@ -22,8 +23,9 @@ class PipelineTest : public ::testing::Test {
     auto provider = std::make_unique<fakes::FakeProviderClient>();
     provider_ = provider.get();
     std::vector<std::unique_ptr<Layer>> layers;
-    layers.push_back(std::make_unique<ExactCacheLayer>(
-        std::make_unique<cache::MemoryBackend>(100, std::chrono::seconds(60))));
+    auto backend = std::make_unique<cache::MemoryBackend>(100, std::chrono::seconds(60));
+    backend_ = backend.get();
+    layers.push_back(std::make_unique<ExactCacheLayer>(std::move(backend)));
     layers.push_back(std::make_unique<CloudLayer>(std::move(provider)));
     pipeline_ = std::make_unique<Pipeline>(std::move(layers));
   }
@@ -56,6 +58,7 @@ class PipelineTest : public ::testing::Test {
   }
 
   fakes::FakeProviderClient* provider_;
+  cache::MemoryBackend* backend_;
   std::unique_ptr<Pipeline> pipeline_;
 };
 
@@ -66,9 +69,38 @@ TEST_F(PipelineTest, SecondIdenticalRequestIsAnsweredByExactCache) {
   auto second = handle(request("hello"));
   EXPECT_EQ(second.layer, "l1a");
   EXPECT_TRUE(second.deflected());
-  ASSERT_TRUE(second.completion);
+  // A hit carries the stored text, parsed only on demand.
+  EXPECT_FALSE(second.completion);
+  ASSERT_FALSE(second.completion_json.empty());
+  ASSERT_TRUE(second.parse_completion());
   EXPECT_EQ(api::completion_text(*second.completion), "Echo: hello");
+  EXPECT_EQ(second.completion->dump(), second.completion_json);
   EXPECT_EQ(provider_->calls.load(), 1);
+}
+
+TEST(AnswerTest, ParseCompletionRejectsTextThatIsNotAnObject) {
+  Answer answer;
+  EXPECT_FALSE(answer.parse_completion());  // nothing at all
+  answer.completion_json = "[1, 2]";
+  EXPECT_FALSE(answer.parse_completion());
+  answer.completion_json = R"({"id": "x")";
+  EXPECT_FALSE(answer.parse_completion());
+  answer.completion_json = R"({"id": "x"})";
+  ASSERT_TRUE(answer.parse_completion());
+  EXPECT_EQ((*answer.completion)["id"], "x");
+}
+
+TEST_F(PipelineTest, TruncatedCacheEntryIsAMissAndIsDropped) {
+  ChatRequest r = request("truncated");
+  const std::string key = cache::exact_cache_key(r.format, r.body);
+  backend_->put(key, R"({"id":"chatcmpl-1","choices":[{"mess)");
+  auto answer = handle(std::move(r));
+  EXPECT_EQ(answer.layer, "l3");
+  EXPECT_EQ(provider_->calls.load(), 1);
+  // The answer from L3 replaced the broken entry.
+  auto stored = backend_->get(key);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->back(), '}');
 }
 
 TEST_F(PipelineTest, DifferentRequestIsAMiss) {
@@ -83,6 +115,7 @@ TEST_F(PipelineTest, CompletedStreamIsStoredAndReplayable) {
   EXPECT_EQ(drain(*first.stream), "Echo: streamed");
   auto second = handle(request("streamed", false));
   EXPECT_EQ(second.layer, "l1a");
+  ASSERT_TRUE(second.parse_completion());
   EXPECT_EQ(api::completion_text(*second.completion), "Echo: streamed");
 }
 
