@@ -192,6 +192,7 @@ std::unique_ptr<pipeline::LocalModelLayer> build_local_model_layer(const config:
   const auto& l2 = config.layer2;
   pipeline::LocalModelOptions options;
   options.max_prompt_chars = static_cast<std::size_t>(l2.max_prompt_chars);
+  options.single_turn_only = l2.single_turn_only;
   options.generate.max_tokens = l2.max_generate_tokens;
   options.generate.temperature = static_cast<float>(l2.temperature);
   options.generate.repetition_penalty = static_cast<float>(l2.repetition_penalty);

@@ -323,6 +323,7 @@ const std::vector<Field>& fields() {
                       0),
         integer_field("ISARTOR__LAYER2__MAX_PROMPT_CHARS",
                       at(&Config::layer2, &Layer2Config::max_prompt_chars), 1),
+        bool_field("ISARTOR__LAYER2__SINGLE_TURN_ONLY", at(&Config::layer2, &Layer2Config::single_turn_only)),
         integer_field("ISARTOR__LAYER2__TIMEOUT_SECS", at(&Config::layer2, &Layer2Config::timeout_secs), 0),
         integer_field("ISARTOR__LAYER2__CONTEXT_TOKENS", at(&Config::layer2, &Layer2Config::context_tokens), 16),
         integer_field("ISARTOR__LAYER2__MAX_SEQUENCES", at(&Config::layer2, &Layer2Config::max_sequences), 1, 256),

@@ -38,6 +38,7 @@ struct Layer2Config {
   int gpu_layers = 0;                                       // ISARTOR__LAYER2__GPU_LAYERS
   // ISARTOR__LAYER2__MAX_PROMPT_CHARS: longer prompts (all message text) skip L2 and go to L3.
   int max_prompt_chars = 4000;
+  bool single_turn_only = true;  // ISARTOR__LAYER2__SINGLE_TURN_ONLY: false offers multi-turn chats to L2 too
   int timeout_secs = 30;       // ISARTOR__LAYER2__TIMEOUT_SECS: one request's budget in L2; 0 = none
   int context_tokens = 2048;   // ISARTOR__LAYER2__CONTEXT_TOKENS: per sequence, prompt + answer
   int max_sequences = 4;       // ISARTOR__LAYER2__MAX_SEQUENCES: requests decoded together

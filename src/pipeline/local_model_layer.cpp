@@ -207,7 +207,8 @@ std::chrono::milliseconds remaining(Clock::time_point deadline) {
 }  // namespace
 
 std::optional<std::vector<inference::ChatMessage>> local_model_messages(const ChatRequest& request,
-                                                                        std::size_t max_prompt_chars) {
+                                                                        std::size_t max_prompt_chars,
+                                                                        bool single_turn_only) {
   const auto& body = request.body;
   if (!body.is_object() || has_tools(body)) return std::nullopt;
   auto messages = body.find("messages");
@@ -222,18 +223,20 @@ std::optional<std::vector<inference::ChatMessage>> local_model_messages(const Ch
     auto text = message_text(m["content"]);
     if (!text) return std::nullopt;
     chars += text->size();
+    // The role this turn must have: the user's first and after each answer, then the assistant's.
+    const std::string expected = !out.empty() && out.back().role == "user" ? "assistant" : "user";
     if (role == "system" || role == "developer") {
-      if (users > 0) return std::nullopt;  // a system message after the user's is not a plain single turn
+      if (users > 0) return std::nullopt;  // a system message after the conversation started
       out.push_back({"system", std::move(*text)});
-    } else if (role == "user" && users == 0) {
-      if (text->empty()) return std::nullopt;
-      ++users;
-      out.push_back({"user", std::move(*text)});
+    } else if (role == expected && (users == 0 || !single_turn_only)) {
+      if (role == "user" && text->empty()) return std::nullopt;
+      if (role == "user") ++users;
+      out.push_back({role, std::move(*text)});
     } else {
-      return std::nullopt;  // assistant or tool turns, or a second user message: multi-turn
+      return std::nullopt;  // tool turns, two turns of one role in a row, or multi-turn when not allowed
     }
   }
-  if (users != 1 || chars > max_prompt_chars) return std::nullopt;
+  if (users == 0 || out.back().role != "user" || chars > max_prompt_chars) return std::nullopt;
   return out;
 }
 
@@ -357,7 +360,7 @@ asio::awaitable<Result<std::optional<Answer>>> stream_local(inference::Generator
 asio::awaitable<Result<std::optional<Answer>>> LocalModelLayer::answer(ChatRequest& request) {
   auto generator = this->generator();
   if (!generator) co_return std::optional<Answer>{};
-  auto messages = local_model_messages(request, options_.max_prompt_chars);
+  auto messages = local_model_messages(request, options_.max_prompt_chars, options_.single_turn_only);
   if (!messages) co_return std::optional<Answer>{};
   const Clock::time_point deadline = deadline_after(options_.timeout);
   inference::ClassifyOptions classify_options;

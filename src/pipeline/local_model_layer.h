@@ -1,8 +1,9 @@
 #pragma once
 // L2: a small local model (inference::Generator: in-process llama.cpp, or an OpenAI-compatible
 // sidecar) that answers the requests it judges simple. A request is offered to it only when it is
-// a single user turn (system messages allowed) of plain text, without tools, and its text is at
-// most max_prompt_chars long; anything else passes on to L3 without touching the model. The model
+// a single user turn (system messages allowed; with single_turn_only off, a conversation ending
+// with a user message) of plain text, without tools, and its text is at most max_prompt_chars long;
+// anything else passes on to L3 without touching the model. The model
 // first classifies the request; COMPLEX passes on, SIMPLE is answered by the same model.
 //
 // The quality guard: an answer that is empty, opens like a refusal ("I don't know", "As an AI",
@@ -40,6 +41,7 @@ inline constexpr std::size_t kOpeningBytes = 32;
 
 struct LocalModelOptions {
   std::size_t max_prompt_chars = 4000;  // bytes of message text; longer requests skip L2
+  bool single_turn_only = true;         // false: multi-turn conversations are offered too
   inference::GenerateOptions generate;  // max_tokens, temperature, repetition_penalty, ...
   // One request's budget in L2, classification and answer (queueing included); 0: none.
   std::chrono::milliseconds timeout{0};
@@ -77,11 +79,14 @@ class LocalModelLayer final : public Layer {
 };
 
 // The conversation L2 would show the model ("developer" messages become "system"), or
-// std::nullopt when the request must skip L2: tools, a non-text content, anything but one user
-// message after the system messages, an empty user message, or more than max_prompt_chars bytes of
-// text. Pure; never throws on malformed bodies.
+// std::nullopt when the request must skip L2: tools, a non-text content, an empty user message,
+// more than max_prompt_chars bytes of text, a system message after the first turn, and unless
+// multi-turn is allowed, anything but one user message after the system messages (allowed, the
+// turns must alternate user/assistant and end with the user's). Pure; never throws on malformed
+// bodies.
 std::optional<std::vector<inference::ChatMessage>> local_model_messages(const ChatRequest& request,
-                                                                        std::size_t max_prompt_chars);
+                                                                        std::size_t max_prompt_chars,
+                                                                        bool single_turn_only = true);
 
 // Why the guard rejects the start of an answer, or std::nullopt: empty or whitespace-only text, or
 // a refusal-style opening ("I don't know", "I'm sorry", "As an AI", "I cannot", "I can't", ... in

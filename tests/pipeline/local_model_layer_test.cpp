@@ -116,6 +116,27 @@ TEST_F(LocalModelLayerTest, MultiTurnSkipsTheModel) {
   expect_skipped(std::move(r));
 }
 
+TEST(LocalModelMessages, MultiTurnWhenAllowed) {
+  ChatRequest r;
+  r.body = api::Json::parse(R"({"messages": [{"role": "system", "content": "terse"},
+      {"role": "user", "content": "capital of France?"}, {"role": "assistant", "content": "Paris"},
+      {"role": "user", "content": "and Germany?"}]})");
+  EXPECT_FALSE(local_model_messages(r, 1000));
+  auto messages = local_model_messages(r, 1000, false);
+  ASSERT_TRUE(messages);
+  ASSERT_EQ(messages->size(), 4u);
+  EXPECT_EQ((*messages)[2].role, "assistant");
+  EXPECT_EQ((*messages)[3].content, "and Germany?");
+  // Still refused: a conversation ending with the assistant, two user turns in a row, tools.
+  for (const char* raw : {R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})",
+                          R"({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]})",
+                          R"({"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]})",
+                          R"({"messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]})"}) {
+    r.body = api::Json::parse(raw);
+    EXPECT_FALSE(local_model_messages(r, 1000, false)) << raw;
+  }
+}
+
 TEST_F(LocalModelLayerTest, TwoUserMessagesSkipTheModel) {
   auto r = request("one");
   r.body["messages"].push_back({{"role", "user"}, {"content", "two"}});
