@@ -249,15 +249,16 @@ class Stack:
     def upstream_count(self, upstream: System) -> int:
         return int(json.loads(http_get(upstream.base + "/stats"))["chat_requests"])
 
-    def start_isartor(self, bin_path: Path, upstream: System) -> System:
+    def start_isartor(self, bin_path: Path, upstream: System, **extra_env: str) -> System:
         port = free_port()
         env = dict(os.environ, ISARTOR__HOST_PORT=f"127.0.0.1:{port}", ISARTOR__EXTERNAL_LLM_URL=upstream.base + "/v1",
                    ISARTOR__EXTERNAL_LLM_API_KEY="sk-bench", ISARTOR__EXTERNAL_LLM_MODEL=MODEL,
                    ISARTOR__CACHE_MODE="exact", ISARTOR__ENABLE_SLM_ROUTER="false", ISARTOR_LOG="warn",
                    ISARTOR__GATEWAY_API_KEY=GATEWAY_KEY)
+        env.update(extra_env)
         p = self.spawn([str(bin_path), "up"], env, "isartor")
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_get(base + "/healthz") is not None, 30, "isartor", p)
+        wait_until(lambda: http_get(base + "/healthz") is not None, 60, "isartor", p)
         system = System("Isartor", "isartor", base, p)
         self.systems.append(system)
         return system
@@ -321,9 +322,14 @@ function setup(thread)
   thread:set("tid", next_id)
   table.insert(threads, thread)
 end
+local prompts = {}
 function init(args)
   mode = args[1] or "hit"
   salt = args[2] or "0"
+  if mode == "semantic" then
+    -- args[3]: a file of JSON-escaped prompts, one per line
+    for line in io.lines(args[3]) do table.insert(prompts, line) end
+  end
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = "Bearer KEY"
@@ -332,6 +338,14 @@ local hit_body = '{"model":"MODEL","messages":[{"role":"user","content":"PROMPT"
 function request()
   if mode == "hit" then
     return wrk.format(nil, nil, nil, hit_body)
+  end
+  if mode == "semantic" then
+    -- A paraphrase, made unique for the exact cache by trailing blanks (which embeddings ignore):
+    -- every request misses L1a and is answered by the semantic cache.
+    counter = counter + 1
+    local n = #prompts
+    local text = prompts[(counter + tid * 7919) % n + 1] .. string.rep(" ", math.floor(counter / n) % 200 + tid)
+    return wrk.format(nil, nil, nil, '{"model":"MODEL","messages":[{"role":"user","content":"' .. text .. '"}]}')
   end
   counter = counter + 1
   return wrk.format(nil, nil, nil, '{"model":"MODEL","messages":[{"role":"user","content":"Unique question ' ..
@@ -358,10 +372,11 @@ class LoadResult:
     cpu_us_per_req: float
 
 
-def run_wrk(system: System, lua: Path, mode: str, conns: int, seconds: float, salt: str) -> LoadResult:
+def run_wrk(system: System, lua: Path, mode: str, conns: int, seconds: float, salt: str,
+            extra: tuple[str, ...] = ()) -> LoadResult:
     threads = 1 if conns < 64 else 2
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(lua),
-            system.chat_url, "--", mode, salt]
+            system.chat_url, "--", mode, salt, *extra]
     peak = [0]
     stop = threading.Event()
 
@@ -555,6 +570,37 @@ def find_l2_model(explicit: str | None) -> Path | None:
     return path if path and path.is_file() else None
 
 
+def semantic_load(args, build: Path, model: Path) -> str:
+    """L1b under load: a gateway with the semantic cache, seeded with one side of each paraphrase
+    pair of bench/data/paraphrase_eval.jsonl through L3, then wrk sends the other sides (made
+    unique for the exact cache) at 1/4/16 connections. Every request embeds on the worker thread and
+    searches the index; the upstream's request count tells how many were not answered from cache."""
+    pairs = [json.loads(line) for line in (ROOT / "bench/data/paraphrase_eval.jsonl").read_text().splitlines()
+             if line.strip()]
+    pairs = [p for p in pairs if p.get("label") == "paraphrase"]
+    rows = ["| connections | req/s | p50 | p99 | answered from cache | CPU/req |", "|---:|---:|---:|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory(prefix="isartor-sem-") as tmp_dir, Stack(args, Path(tmp_dir)) as stack:
+        tmp = Path(tmp_dir)
+        upstream = stack.start_upstream(build / "bench/fake_upstream")
+        gw = stack.start_isartor(args.isartor_bin_path, upstream, ISARTOR__CACHE_MODE="both",
+                                 ISARTOR__EMBEDDING__MODEL_PATH=str(model), ISARTOR__EMBEDDING__REQUIRED="true")
+        for p in pairs:
+            http_post(gw.chat_url, {"model": MODEL, "messages": [{"role": "user", "content": p["a"]}]})
+        prompts = tmp / "paraphrases.txt"
+        prompts.write_text("".join(json.dumps(p["b"])[1:-1] + "\n" for p in pairs))
+        lua = tmp / "semantic.lua"
+        lua.write_text(WRK_LUA)
+        for conns in (1, 4, 16):
+            before = stack.upstream_count(upstream)
+            log(f"semantic hits: c={conns}")
+            r = run_wrk(gw, lua, "semantic", conns, args.duration, "0", (str(prompts),))
+            missed = stack.upstream_count(upstream) - before
+            cached = 1 - missed / r.requests if r.requests else float("nan")
+            rows.append(f"| {conns} | {r.rps:,.0f} | {us(r.pct_us.get('p50', float('nan')))} | "
+                        f"{us(r.pct_us.get('p99', float('nan')))} | {100 * cached:.1f} % | {us(r.cpu_us_per_req)} |")
+    return "\n".join(rows)
+
+
 def run_components(args, build: Path) -> list[tuple[str, str, str]]:
     """Returns (heading, command, markdown or a line saying why it is missing)."""
     sections: list[tuple[str, str, str]] = []
@@ -562,7 +608,10 @@ def run_components(args, build: Path) -> list[tuple[str, str, str]]:
 
     def tool(heading: str, argv: list[str], timeout: int, render=None):
         exe = Path(argv[0])
-        shown = " ".join(shlex.quote(str(a)) for a in [os.path.relpath(exe, ROOT), *argv[1:]])
+        shown_exe = os.path.relpath(exe, ROOT) if exe.is_relative_to(ROOT) else exe.name
+        shown = " ".join(shlex.quote(str(a)) for a in [shown_exe, *[os.path.relpath(a, ROOT) if isinstance(a, Path)
+                                                                       and a.is_relative_to(ROOT) else a
+                                                                       for a in argv[1:]]])
         if not exe.exists():
             sections.append((heading, shown, f"_not run: {exe} is not built (configure with -DISARTOR_BUILD_BENCH=ON)_"))
             return
@@ -596,6 +645,13 @@ def run_components(args, build: Path) -> list[tuple[str, str, str]]:
         tool("L1b embedder latency (all-MiniLM-L6-v2 on llama.cpp)",
              [bench / "embedder_bench", model, "--rounds", "30"], 900)
         tool("L1b semantic-cache decision quality", [bench / "semantic_eval", "--model-dir", model], 900)
+        tool("L1b semantic hits under load (paraphrases, wrk)", [args.isartor_bin_path], 900,
+             render=lambda: semantic_load(args, build, model))
+    if shutil.which("valgrind"):
+        # Instructions, not seconds: the same count whatever else the machine does.
+        tool("Instructions per request (callgrind, exact cache, one keep-alive client)",
+             [sys.executable, ROOT / "bench/callgrind_hits.py", "--build-dir", build, "--requests", "400", "--top", "8"],
+             1800)
     l2 = find_l2_model(args.l2_model)
     if l2 is None:
         sections.append(("L2 local model", "generator_bench", "_not run: no chat GGUF (scripts/models.py, or --l2-model)_"))
@@ -949,6 +1005,7 @@ def main() -> int:
         return 1
     upstream_bin = args.build_dir / "bench/fake_upstream"
     isartor_bin = Path(args.isartor_bin) if args.isartor_bin else args.build_dir / "isartor"
+    args.isartor_bin_path = isartor_bin
     for b in (upstream_bin, isartor_bin):
         if not b.exists():
             log(f"{b} is missing: build first (make bench, or cmake -DISARTOR_BUILD_BENCH=ON)")
