@@ -947,12 +947,14 @@ def write_report(args, path: Path, systems: list[System], skipped: dict[str, str
             L += [f"### {heading}", "", f"`{command}`", "", text, ""]
 
     L += ["## Missing", "",
-          "- GPTCache's server as the semantic peer (issue #5: \"if it can run\"): not attempted yet; the L1b "
-          "rows above are in-process component numbers only, no end-to-end semantic load test.",
-          "- CPU per request as instruction counts (perf stat / callgrind): only CPU time from /proc here, "
-          "which is noisy on a shared machine.",
-          "- L2 classify latency: L2 is not built yet (issue #4).",
-          "- Profile-driven fixes of the hot path with before/after numbers (issue #5's closing note).", ""]
+          "- GPTCache's server as the semantic peer (issue #5: \"if it can run\"): not run. Its embedding models "
+          "(the default ONNX albert, sentence-transformers, Hugging Face) are fetched from the Hugging Face hub at "
+          "first use, which this machine cannot reach, and a local sentence-transformers model would need torch "
+          "(~2.5 GB with its CUDA wheels) in the bench venv. The L1b load rows above are Isartor alone.",
+          "- L2 under HTTP load: the L2 rows are the in-process generator benchmark and the routing evaluation; on "
+          "2 CPU cores a local model writes tens of tokens per second, so L2 is bound by generation latency, "
+          "which the generator table shows, not by the gateway.",
+          "- GPU figures for L2: no GPU was lent to this run.", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(L))
 
