@@ -269,6 +269,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_simple(status, json.dumps({"error": message}).encode(), "application/json", head, headers)
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-body (a download stopped on purpose) is normal here, not an error."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 class FakeHub:
     """A fake hub on 127.0.0.1, serving `root`, in a background thread."""
 
@@ -277,7 +285,7 @@ class FakeHub:
                  renames: dict[str, str] | None = None, cut_after: int | None = None) -> None:
         self.state = HubState(Path(root), token, cdn_host, lfs_threshold, renames or {}, cut_after)
         handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server = QuietServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self.thread: threading.Thread | None = None
 

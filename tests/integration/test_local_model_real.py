@@ -99,7 +99,7 @@ def test_stream_is_token_by_token_and_matches_the_whole_answer(real_gw: Gateway)
 def test_anthropic_route_streams_the_local_answer(real_gw: Gateway) -> None:
     whole = l2_answer(real_gw, LONG_ANSWER)
     client = anthropic.Anthropic(base_url=real_gw.url, api_key=GATEWAY_KEY, max_retries=0)
-    with client.messages.stream(model="claude-sonnet-4-5", max_tokens=512,
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=512,
                                 messages=[{"role": "user", "content": LONG_ANSWER}]) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
