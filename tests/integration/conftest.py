@@ -103,6 +103,22 @@ def run_isartor(args: list[str], env: dict[str, str], cwd: Path, timeout: float 
                           text=True, timeout=timeout)
 
 
+def wait_for_http(proc: subprocess.Popen, url: str, timeout: float, what: str, log) -> None:
+    """Polls GET `url` until it answers 200; AssertionError with `log()` if `proc` exits first or the
+    time runs out (the caller stops the process)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode} during start-up:\n{log()}")
+        try:
+            if requests.get(url, timeout=0.5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not answer {url} within {timeout}s:\n{log()}")
+
+
 # ----------------------------------------------------------------------------------------------
 # Gateway process
 # ----------------------------------------------------------------------------------------------
@@ -135,18 +151,12 @@ class Gateway:
         self.proc = subprocess.Popen([str(binary)], env=clean_env(self.env), cwd=self.workdir,
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"isartor exited with {self.proc.returncode} during start-up:\n{self.log()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=0.5).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError(f"isartor did not answer /healthz within {START_TIMEOUT}s:\n{self.log()}")
+        try:
+            wait_for_http(self.proc, self.url + "/healthz", START_TIMEOUT, "isartor", self.log)
+        except AssertionError:
+            self.kill()
+            raise
+        return self
 
     def terminate(self) -> None:
         assert self.proc is not None

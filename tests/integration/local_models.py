@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, wait_for_http
 
 SMOLLM = "smollm2-135m"
 SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -52,18 +50,12 @@ class LlamaServer:
                 [str(llama_server_bin()), "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
                  "-c", str(2048 * self.parallel), "-np", str(self.parallel), "-t", "2"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"llama-server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                if requests.get(self.url + "/health", timeout=0.5).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"llama-server did not become healthy in {timeout}s:\n{self.log.read_text()[-3000:]}")
+        try:
+            wait_for_http(self.proc, self.url + "/health", timeout, "llama-server", lambda: self.log.read_text()[-3000:])
+        except AssertionError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
