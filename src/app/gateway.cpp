@@ -111,10 +111,6 @@ std::unique_ptr<pipeline::Layer> build_semantic_layer(const config::Config& conf
 
 constexpr const char* kL2 = "isartor::l2";
 
-bool uses_sidecar(const config::Config& config) {
-  return config.router_backend == config::RouterBackend::kVllm || !config.layer2.sidecar_url.empty();
-}
-
 // Says on /health how far a download got, once per percent.
 std::function<void(std::string_view, std::uint64_t, std::uint64_t)> report_download(pipeline::LocalModelLayer& layer) {
   auto last = std::make_shared<int>(-1);
@@ -198,7 +194,7 @@ std::unique_ptr<pipeline::LocalModelLayer> build_local_model_layer(const config:
   options.generate.repetition_penalty = static_cast<float>(l2.repetition_penalty);
   options.timeout = std::chrono::seconds(l2.timeout_secs);
   options.fallback_ready = [&fallback] { return fallback.status().ready; };
-  const bool sidecar = uses_sidecar(config);
+  const bool sidecar = config::local_model_on_sidecar(config);
   auto layer = std::make_unique<pipeline::LocalModelLayer>(
       std::move(options), sidecar ? "connecting to the sidecar " + l2.sidecar_url : "resolving the local model");
   pipeline::LocalModelLayer& ref = *layer;

@@ -529,6 +529,10 @@ bool semantic_cache_enabled(const Config& c) {
   return c.cache_mode == CacheMode::kBoth || c.cache_mode == CacheMode::kSemantic;
 }
 
+bool local_model_on_sidecar(const Config& c) {
+  return c.router_backend == RouterBackend::kVllm || !c.layer2.sidecar_url.empty();
+}
+
 const char* to_string(ClassifyMode value) { return enum_name(kClassifyModes, value); }
 
 }  // namespace isartor::config

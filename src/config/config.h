@@ -148,6 +148,8 @@ std::string mask_secret(const std::string& secret);
 // Whether the cache mode turns on the exact (L1a) / semantic (L1b) cache. Pure.
 bool exact_cache_enabled(const Config& config);
 bool semantic_cache_enabled(const Config& config);
+// Whether L2 runs on a sidecar (ISARTOR__ROUTER_BACKEND=vllm or a sidecar URL) rather than in-process. Pure.
+bool local_model_on_sidecar(const Config& config);
 
 // The lower-case config spelling ("both", "redis", "vllm", "azure"). Pure.
 const char* to_string(CacheMode);

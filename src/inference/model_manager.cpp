@@ -43,8 +43,7 @@ std::vector<ModelFile> embedding_files(const config::Config& config) {
 
 std::vector<ModelFile> local_model_files(const config::Config& config) {
   const auto& l2 = config.layer2;
-  const bool in_process = config.router_backend == config::RouterBackend::kEmbedded && l2.sidecar_url.empty();
-  if (!config.enable_slm_router || !in_process || !l2.model_path.empty()) return {};
+  if (!config.enable_slm_router || config::local_model_on_sidecar(config) || !l2.model_path.empty()) return {};
   return {{l2.repo_id, l2.gguf_filename, l2.revision, false}};
 }
 

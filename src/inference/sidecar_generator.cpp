@@ -191,7 +191,7 @@ struct SidecarGenerator::Impl {
     request.method = "GET";
     request.url = base + "/models";
     if (!options.api_key.empty()) request.headers = {"Authorization: Bearer " + options.api_key};
-    request.total_timeout = std::chrono::seconds(10);
+    request.total_timeout = std::chrono::seconds(3);  // a blackholed host must not hold up a shutdown long
     auto call = http.start(std::move(request), co_await asio::this_coro::executor);
     auto status = co_await call->status();
     if (!status) co_return fail(ErrorCode::kUnavailable, "sidecar " + base + " unreachable: " + status.error().message);
