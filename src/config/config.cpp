@@ -327,7 +327,7 @@ const std::vector<Field>& fields() {
         integer_field("ISARTOR__LAYER2__TIMEOUT_SECS", at(&Config::layer2, &Layer2Config::timeout_secs), 0),
         integer_field("ISARTOR__LAYER2__CONTEXT_TOKENS", at(&Config::layer2, &Layer2Config::context_tokens), 16),
         integer_field("ISARTOR__LAYER2__MAX_SEQUENCES", at(&Config::layer2, &Layer2Config::max_sequences), 1, 256),
-        integer_field("ISARTOR__LAYER2__MAX_QUEUED", at(&Config::layer2, &Layer2Config::max_queued), 0),
+        integer_field("ISARTOR__LAYER2__MAX_QUEUED", at(&Config::layer2, &Layer2Config::max_queued), 1),
         integer_field("ISARTOR__LAYER2__THREADS", at(&Config::layer2, &Layer2Config::threads), 0, 1024),
         text_field("ISARTOR__EMBEDDING__REPO_ID",
                    at(&Config::embedding, &EmbeddingConfig::repo_id)),

@@ -233,6 +233,9 @@ TEST(ConfigLoad, LocalModelSettings) {
   EXPECT_EQ(load_env({{"ISARTOR__LAYER2__MAX_SEQUENCES", "256"}}).layer2.max_sequences, 256);
   EXPECT_EQ(env_error({{"ISARTOR__LAYER2__MAX_SEQUENCES", "0"}}),
             "invalid ISARTOR__LAYER2__MAX_SEQUENCES=\"0\": expected an integer in 1..256");
+  // A queue of 0 would refuse every request before a slot could take it.
+  EXPECT_EQ(env_error({{"ISARTOR__LAYER2__MAX_QUEUED", "0"}}),
+            "invalid ISARTOR__LAYER2__MAX_QUEUED=\"0\": expected an integer >= 1");
   EXPECT_EQ(env_error({{"ISARTOR__ROUTER_BACKEND", "vllm"}}),
             "missing ISARTOR__LAYER2__SIDECAR_URL: required when ISARTOR__ROUTER_BACKEND=vllm");
   EXPECT_EQ(env_error({{"ISARTOR__LAYER2__CLASSIFY_MODE", "vibes"}}),
