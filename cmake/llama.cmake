@@ -33,5 +33,10 @@ target_link_libraries(isartor_llama INTERFACE OpenMP::OpenMP_CXX OpenMP::OpenMP_
 if(ISARTOR_CUDA)
   find_package(CUDAToolkit REQUIRED)
   target_link_libraries(isartor_llama INTERFACE CUDA::cudart CUDA::cublas CUDA::cublasLt CUDA::cuda_driver)
+  # ggml-cuda uses NCCL (multi-GPU reductions) when its build found it, as it does where it is installed.
+  find_library(ISARTOR_NCCL nccl HINTS ${CUDAToolkit_LIBRARY_ROOT}/lib ${CUDAToolkit_LIBRARY_DIR})
+  if(ISARTOR_NCCL)
+    target_link_libraries(isartor_llama INTERFACE ${ISARTOR_NCCL})
+  endif()
 endif()
 set(ISARTOR_LLAMA_SERVER ${ISARTOR_LLAMA_PREFIX}/bin/llama-server CACHE INTERNAL "")
