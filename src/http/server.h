@@ -1,7 +1,8 @@
 #pragma once
 // Asynchronous HTTP/1.1 server (Boost.Beast over Asio, C++20 coroutines). Each connection is a
-// coroutine on its own strand, so thousands of idle keep-alive or long SSE connections cost
-// memory, not threads. The server knows nothing of routes or wire formats: it hands each
+// coroutine pinned to one of the I/O threads (one io_context per thread, connections dealt
+// round-robin), so thousands of idle keep-alive or long SSE connections cost memory, not
+// threads, and a request's completions never hop between threads. The server knows nothing of routes or wire formats: it hands each
 // request to a Handler and gives it a Responder for a whole response or a chunked SSE stream.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 
 import pytest
 
@@ -215,3 +216,52 @@ def test_keep_alive_serves_many_requests_on_one_connection(gw_openai):
         sock = sock or conn.sock
         assert conn.sock is sock, "the gateway closed a keep-alive connection"
     conn.close()
+
+
+def raw_exchange(gw, request: bytes, timeout: float = 10.0) -> bytes:
+    """Sends raw bytes, reads until the gateway closes the connection."""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def raw_post(gw, body: dict, version: str = "1.1", extra: str = "") -> bytes:
+    payload = json.dumps(body).encode()
+    auth = "".join(f"{k}: {v}\r\n" for k, v in gw.auth().items())
+    head = (f"POST /v1/chat/completions HTTP/{version}\r\nHost: x\r\nContent-Type: application/json\r\n{auth}"
+            f"Content-Length: {len(payload)}\r\n{extra}\r\n")
+    return head.encode() + payload
+
+
+def test_http10_answer_has_a_length_and_the_connection_closes(gw_openai):
+    prompt = uniq("http10 whole")
+    data = raw_exchange(gw_openai, raw_post(gw_openai, oa_body(prompt), version="1.0"))
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200 OK\r\n"), head
+    assert f"content-length: {len(body)}".encode() in head.lower(), head
+    assert json.loads(body)["choices"][0]["message"]["content"] == answer_for(prompt)
+
+
+def test_http10_stream_is_not_chunked_and_ends_with_the_connection(gw_openai):
+    """An HTTP/1.0 client cannot read chunked encoding: the events come raw, the close ends them."""
+    prompt = uniq("http10 stream")
+    data = raw_exchange(gw_openai, raw_post(gw_openai, oa_body(prompt, stream=True), version="1.0"))
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200 OK\r\n"), head
+    assert b"transfer-encoding" not in head.lower(), head
+    assert body.startswith(b"data: {"), body[:80]
+    assert body.rstrip().endswith(b"data: [DONE]"), body[-80:]
+
+
+def test_pipelined_requests_are_answered_in_order(gw_openai):
+    prompts = [uniq(f"pipelined {i}") for i in range(3)]
+    requests_ = b"".join(raw_post(gw_openai, oa_body(p), extra="Connection: close\r\n" if i == 2 else "")
+                         for i, p in enumerate(prompts))
+    data = raw_exchange(gw_openai, requests_)
+    answers = [json.loads(part.split(b"\r\n\r\n", 1)[1].split(b"HTTP/1.1 ")[0])["choices"][0]["message"]["content"]
+               for part in data.split(b"HTTP/1.1 200 OK\r\n")[1:]]
+    assert answers == [answer_for(p) for p in prompts], data[:500]
+    assert data.count(b"Connection: close\r\n") == 1, "only the last answer closes the connection"
