@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <llama.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -14,6 +13,7 @@
 #include "app/answer_writer.h"
 #include "cache/memory_backend.h"
 #include "core/log.h"
+#include "core/sha256.h"
 #include "pipeline/cloud_layer.h"
 #include "pipeline/exact_cache_layer.h"
 #include "pipeline/local_model_layer.h"
@@ -54,12 +54,6 @@ api::WireFormat format_of(std::string_view path) {
 
 http::Response json_response(int status, const api::Json& body) {
   return {status, "application/json", {}, body.dump()};
-}
-
-std::array<unsigned char, SHA256_DIGEST_LENGTH> digest(std::string_view text) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> out{};
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data());
-  return out;
 }
 
 // The key a client presented: X-API-Key (also what the Anthropic SDK sends as x-api-key) or a
@@ -232,7 +226,9 @@ std::string version_string() {
 }
 
 Gateway::Gateway(config::Config config)
-    : config_(std::move(config)), http_client_(std::make_unique<providers::HttpClient>()) {
+    : config_(std::move(config)),
+      gateway_key_digest_(sha256(config_.gateway_api_key)),
+      http_client_(std::make_unique<providers::HttpClient>()) {
   std::function<void(std::stop_token)> l2_loader;
   pipeline_ = std::make_unique<pipeline::Pipeline>(build_layers(config_, *http_client_, l2_loader));
   if (l2_loader) l2_loader_ = std::jthread(std::move(l2_loader));
@@ -266,9 +262,8 @@ http::Response Gateway::render_error(std::string_view path, const Error& error) 
 bool Gateway::authorized(const http::Request& request) const {
   if (config_.gateway_api_key.empty()) return true;
   // Comparing digests keeps the comparison constant-time and independent of the key's length.
-  auto want = digest(config_.gateway_api_key);
-  auto got = digest(presented_key(request));
-  return CRYPTO_memcmp(want.data(), got.data(), want.size()) == 0;
+  auto got = sha256(presented_key(request));
+  return CRYPTO_memcmp(gateway_key_digest_.data(), got.data(), got.size()) == 0;
 }
 
 http::Response Gateway::health() const {

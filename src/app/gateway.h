@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "config/config.h"
+#include "core/sha256.h"
 #include "http/server.h"
 #include "pipeline/pipeline.h"
 #include "providers/http_client.h"
@@ -29,6 +30,7 @@ class Gateway {
 
  private:
   config::Config config_;
+  Sha256Digest gateway_key_digest_;  // of config_.gateway_api_key, hashed once
   std::unique_ptr<providers::HttpClient> http_client_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

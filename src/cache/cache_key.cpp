@@ -1,7 +1,5 @@
 #include "cache/cache_key.h"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +9,8 @@
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "core/sha256.h"
 
 namespace isartor::cache {
 namespace {
@@ -159,18 +159,7 @@ std::string canonical_request(api::WireFormat format, const api::Json& openai_bo
 }
 
 std::string exact_cache_key(api::WireFormat format, const api::Json& openai_body) {
-  const std::string canonical = canonical_request(format, openai_body);
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  // With the default provider SHA-256 can only fail on allocation failure.
-  if (EVP_Digest(canonical.data(), canonical.size(), digest.data(), &length, EVP_sha256(),
-                 nullptr) != 1) {
-    throw std::runtime_error("SHA-256 digest failed");
-  }
-  std::string hex;
-  hex.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) append_hex(hex, digest[i]);
-  return hex;
+  return to_hex(sha256(canonical_request(format, openai_body)));
 }
 
 }  // namespace isartor::cache

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -17,6 +16,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "core/sha256.h"
 #include "inference/hf_cache.h"
 #include "inference/hf_http.h"
 #include "inference/progress.h"
@@ -216,24 +216,6 @@ std::expected<FileMetadata, HeadError> fetch_metadata(const Target& t) {
 // ---------------------------------------------------------------------------------------------
 // GET: the blob
 
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) { reset(); }
-  void reset() { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
-  void update(std::string_view bytes) { EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()); }
-  std::string hex() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(ctx_.get(), digest, &length);
-    std::string out;
-    for (unsigned int i = 0; i < length; ++i) out += fmt::format("{:02x}", digest[i]);
-    return out;
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
-};
-
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
@@ -335,7 +317,7 @@ class BlobDownload {
     return {};
   }
 
-  bool sha_matches() { return sha_.hex() == meta_.etag; }
+  bool sha_matches() { return to_hex(sha_.finish()) == meta_.etag; }
 
   // Discards the bad bytes so that the next attempt starts over instead of resuming them.
   Result<void> mismatch_error() {

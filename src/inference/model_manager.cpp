@@ -1,10 +1,9 @@
 #include "inference/model_manager.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 
 #include "core/log.h"
+#include "core/sha256.h"
 #include "inference/bert_gguf.h"
 
 namespace isartor::inference {
@@ -14,15 +13,7 @@ namespace {
 // A short stable tag for a folder, so conversions of different checkouts don't collide.
 std::string path_tag(const std::filesystem::path& dir) {
   std::string text = std::filesystem::absolute(dir).lexically_normal().string();
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 6; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
+  return to_hex(sha256(text), 6);
 }
 
 }  // namespace
