@@ -13,20 +13,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Replays a stored completion through the same interface as a live stream.
-class ReplayStream final : public providers::ChunkStream {
- public:
-  explicit ReplayStream(const api::Json& completion) : chunks_(api::completion_to_chunks(completion)) {}
-  asio::awaitable<Result<std::optional<api::Json>>> next() override {
-    if (next_ >= chunks_.size()) co_return std::optional<api::Json>{};
-    co_return std::optional<api::Json>(std::move(chunks_[next_++]));
-  }
-
- private:
-  std::vector<api::Json> chunks_;
-  std::size_t next_ = 0;
-};
-
 std::string body_for(const api::Json& completion, const pipeline::Answer& answer, const WriteOptions& options) {
   switch (options.format) {
     case api::WireFormat::kAnthropic:
@@ -49,10 +35,37 @@ bool is_unrequested_usage_chunk(const api::Json& chunk, const WriteOptions& opti
   return it != chunk.end() && it->is_array() && it->empty();
 }
 
+// Renders one chunk of an answer as SSE text in the route's format ("" when nothing is sent).
+class EventRenderer {
+ public:
+  explicit EventRenderer(const WriteOptions& options) : options_(options) {
+    if (options.format == api::WireFormat::kAnthropic) anthropic_.emplace(options.model);
+  }
+
+  void chunk(const api::Json& chunk, std::string& out) {
+    if (anthropic_) {
+      for (const auto& e : anthropic_->on_chunk(chunk)) out += api::format_sse(e);
+    } else if (!is_unrequested_usage_chunk(chunk, options_)) {
+      out += api::format_sse({"", chunk.dump()});
+    }
+  }
+
+  void finish(std::string& out) {
+    if (anthropic_) {
+      for (const auto& e : anthropic_->finish()) out += api::format_sse(e);
+    } else {
+      out += "data: [DONE]\n\n";
+    }
+  }
+
+ private:
+  const WriteOptions& options_;
+  std::optional<api::AnthropicStreamEncoder> anthropic_;
+};
+
 asio::awaitable<bool> stream_answer(providers::ChunkStream& source, const WriteOptions& options,
                                     http::Responder& responder) {
-  std::optional<api::AnthropicStreamEncoder> anthropic;
-  if (options.format == api::WireFormat::kAnthropic) anthropic.emplace(options.model);
+  EventRenderer render(options);
   std::string out;
   for (;;) {
     auto chunk = co_await source.next();
@@ -67,21 +80,23 @@ asio::awaitable<bool> stream_answer(providers::ChunkStream& source, const WriteO
     }
     out.clear();
     if (!*chunk) {
-      if (anthropic) {
-        for (const auto& e : anthropic->finish()) out += api::format_sse(e);
-      } else {
-        out = "data: [DONE]\n\n";
-      }
+      render.finish(out);
       if (!co_await responder.write(out)) co_return false;
       co_return co_await responder.end_stream();
     }
-    if (anthropic) {
-      for (const auto& e : anthropic->on_chunk(**chunk)) out += api::format_sse(e);
-    } else if (!is_unrequested_usage_chunk(**chunk, options)) {
-      out = api::format_sse({"", (*chunk)->dump()});
-    }
+    render.chunk(**chunk, out);
     if (!co_await responder.write(out)) co_return false;
   }
+}
+
+// A whole completion asked for as a stream (a cache hit) as the SSE text of its replay. It is all
+// known up front, so it goes out as one response with a length: one write instead of one per event.
+std::string replay_events(const api::Json& completion, const WriteOptions& options) {
+  EventRenderer render(options);
+  std::string out;
+  for (const api::Json& chunk : api::completion_to_chunks(completion)) render.chunk(chunk, out);
+  render.finish(out);
+  return out;
 }
 
 }  // namespace
@@ -112,10 +127,12 @@ asio::awaitable<bool> write_answer(pipeline::Answer answer, const WriteOptions& 
     http::Response response{200, "application/json", std::move(headers), body_for(completion, answer, options)};
     co_return co_await responder.send(std::move(response));
   }
-  std::unique_ptr<providers::ChunkStream> source =
-      answer.stream ? std::move(answer.stream) : std::make_unique<ReplayStream>(*answer.completion);
+  if (!answer.stream) {
+    http::Response response{200, "text/event-stream", std::move(headers), replay_events(*answer.completion, options)};
+    co_return co_await responder.send(std::move(response));
+  }
   if (!co_await responder.begin_stream(200, std::move(headers))) co_return false;
-  co_return co_await stream_answer(*source, options, responder);
+  co_return co_await stream_answer(*answer.stream, options, responder);
 }
 
 }  // namespace isartor::app

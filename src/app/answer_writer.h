@@ -1,7 +1,8 @@
 #pragma once
 // Writes a pipeline Answer to the client in the wire format of the route: a whole body, or SSE
 // (OpenAI data chunks ending in [DONE]; the Anthropic event sequence). A whole completion asked
-// for as a stream (a cache hit) is replayed as chunks; a live stream is forwarded chunk by chunk.
+// for as a stream (a cache hit) is replayed as the same events in one text/event-stream body with
+// a Content-Length; a live stream is forwarded chunk by chunk (chunked encoding).
 #include <boost/asio/awaitable.hpp>
 
 #include "http/server.h"

@@ -59,6 +59,12 @@ def test_stream_after_non_stream_is_replayed_as_sse(shared_gateway, provider):
     assert_layer(result, "l1a")
     assert len(result.content_events()) >= 2, "a cached answer must be replayed in several chunks"
     assert gw.fake.count(prompt) == 1
+    headers = {k.lower(): v for k, v in result.headers.items()}
+    # Known up front, the replay goes out as one body with a length; still an event stream.
+    assert headers.get("content-type") == "text/event-stream", headers
+    assert headers.get("cache-control") == "no-cache", headers
+    assert int(headers.get("content-length", -1)) == len(result.raw), headers
+    assert "transfer-encoding" not in headers, headers
 
 
 def test_non_stream_after_stream_is_hit(gw_openai):
@@ -80,6 +86,7 @@ def test_anthropic_stream_replay(gw_openai):
     assert_anthropic_stream(result, answer_for(prompt))
     assert_layer(result, "l1a")
     assert gw_openai.fake.count(prompt) == 1
+    assert {k.lower() for k in result.headers} >= {"content-length", "x-accel-buffering"}, result.headers
 
 
 def test_stream_twice_second_is_hit(gw_anthropic):

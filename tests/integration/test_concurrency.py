@@ -1,6 +1,7 @@
 """Many clients at once, and shutting down while clients are connected."""
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -100,3 +101,31 @@ def test_shutdown_with_idle_keep_alive_connection(gateway_factory):
     assert gw.wait_exit(10) == 0, gw.log_tail()
     idle.close()
     half_open.close()
+
+
+def test_client_hanging_up_cancels_the_upstream_call(gateway_factory):
+    """A client that closes its connection while the provider is still working cancels the call:
+    the gateway notices at once (not when the provider answers) and caches nothing."""
+    gw = gateway_factory("openai", ISARTOR_LOG="debug")
+    prompt = uniq("[[slow:3]] hang up")
+    payload = json.dumps(oa_body(prompt)).encode()
+    auth = "".join(f"{k}: {v}\r\n" for k, v in gw.auth().items())
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}"
+            f"Content-Length: {len(payload)}\r\n\r\n").encode()
+    since = gw.log_size()
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(head + payload)
+        deadline = time.monotonic() + 5
+        while gw.fake.count(prompt) == 0:
+            assert time.monotonic() < deadline, "the request never reached the provider"
+            time.sleep(0.02)
+    closed = time.monotonic()
+    while "request cancelled" not in gw.log()[since:]:
+        assert time.monotonic() - closed < 1.5, gw.log_tail(since)
+        time.sleep(0.02)
+    # The provider's late answer was dropped, not cached: asking again reaches the provider again.
+    assert_completion(gw.post("/v1/chat/completions", oa_body(prompt), timeout=15), answer_for(prompt))
+    assert gw.fake.count(prompt) == 2
+    # The gateway still serves keep-alive clients normally afterwards.
+    other = uniq("after hang up")
+    assert_completion(gw.post("/v1/chat/completions", oa_body(other)), answer_for(other))
