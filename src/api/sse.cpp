@@ -1,5 +1,7 @@
 #include "api/sse.h"
 
+#include <cstring>
+
 namespace isartor::api {
 
 std::vector<SseEvent> SseParser::feed(std::string_view bytes) {
@@ -63,10 +65,15 @@ void SseParser::on_line(std::vector<SseEvent>& out) {
 }
 
 std::string format_sse(const SseEvent& event) {
-  std::string out;
-  if (!event.event.empty()) out += "event: " + event.event + "\n";
   std::string_view data = event.data;
+  std::string out;
+  out.reserve(event.event.size() + data.size() + 16);
+  if (!event.event.empty()) out.append("event: ").append(event.event).append("\n");
   // Every line terminator inside the data would end the field, so each line gets its own "data:".
+  // JSON text (every event we send) has none: one memchr each finds that out.
+  const bool one_line = std::memchr(data.data(), '\n', data.size()) == nullptr &&
+                        std::memchr(data.data(), '\r', data.size()) == nullptr;
+  if (one_line) return out.append("data: ").append(data).append("\n\n");
   while (true) {
     size_t end = data.find_first_of("\r\n");
     out += "data: ";
