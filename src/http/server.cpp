@@ -211,9 +211,9 @@ class BeastResponder final : public Responder {
 // (and the upstream call it awaits). Reads nothing: a pipelined next request stays in the socket.
 //
 // A 1-byte MSG_PEEK receive with a plain callback, armed at most once at a time: Asio queues it on
-// the descriptor's existing EPOLLIN registration (no epoll_ctl) and skips the speculative recv
-// right after a read drained the socket, so a request answered quickly costs no system call
-// here. Earlier designs cost more than the cache hit they guarded: a readiness wait (async_wait)
+// the descriptor's existing EPOLLIN registration (no epoll_ctl), so a request answered quickly
+// costs one non-blocking recv that finds nothing (EAGAIN), and the peek when the next request
+// arrives. Earlier designs cost more than the cache hit they guarded: a readiness wait (async_wait)
 // re-armed epoll on every request and woke on stale edge events; racing the handler against a
 // watcher coroutine (awaitable operator ||) spawned two coroutines per request, 15 % of a hit.
 void watch_for_close(tcp::socket& socket, const std::shared_ptr<Connection>& conn) {
