@@ -1017,7 +1017,7 @@ def write_report(args, path: Path, systems: list[System], skipped: dict[str, str
     if paced:
         load_table("Exact-cache hits, paced", f"The same hits from {pc} connections, each waiting 0–{2 * args.pace_ms} "
                    f"ms (uniform, mean {args.pace_ms} ms) after a response before its next request (wrk's "
-                   "`delay()`), so about {offered:,.0f} req/s "
+                   f"`delay()`), so about {offered:,.0f} req/s "
                    "are offered: below saturation, the latency is the time to serve a request rather than the "
                    "time spent queueing behind the other connections on 2 shared cores, which is what the "
                    "saturated table measures. This is how single-point overheads such as Bifrost's "
@@ -1100,6 +1100,8 @@ def parse_args():
     a.duration = a.duration or (3.0 if a.quick else 5.0)
     a.rounds = max(1, a.rounds or (1 if a.quick else 2))
     a.stream_requests = a.stream_requests or (30 if a.quick else 100)
+    if a.paced_rps <= 0 or a.paced_conns <= 0:
+        p.error("--paced-rps and --paced-conns must be positive")
     return a
 
 

@@ -73,7 +73,10 @@ std::string format_sse(const SseEvent& event) {
   // JSON text (every event we send) has none: one memchr each finds that out.
   const bool one_line = std::memchr(data.data(), '\n', data.size()) == nullptr &&
                         std::memchr(data.data(), '\r', data.size()) == nullptr;
-  if (one_line) return out.append("data: ").append(data).append("\n\n");
+  if (one_line) {
+    out.append("data: ").append(data).append("\n\n");
+    return out;
+  }
   while (true) {
     size_t end = data.find_first_of("\r\n");
     out += "data: ";

@@ -68,8 +68,12 @@ struct Connection {
   // cancels whatever the handler awaits (an upstream call, a local model).
   asio::cancellation_signal cancel;
   bool handling = false;      // a handler is running
-  bool peek_pending = false;  // a close watch is armed
   bool client_gone = false;   // the watch saw the client hang up during a handler
+  // The close watch: armed for a handler, cancelled when it returns (peek_cancel), so it never
+  // sits in the socket's read queue in front of the session's next read.
+  asio::cancellation_signal peek_cancel;
+  bool peek_pending = false;
+  unsigned peek_generation = 0;  // a cancelled watch's late callback sees it changed
   char peek_byte = 0;
 };
 
@@ -97,12 +101,21 @@ struct Server::Impl {
 
 namespace {
 
-// A header line is written only if neither its name nor its value could split the head.
+// A handler's header line is written only if neither its name nor its value could split the
+// head, and if it is not one of the fields the server itself sets for the framing.
 bool safe_header(std::string_view name, std::string_view value) {
   const auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
-  return !name.empty() && std::none_of(name.begin(), name.end(), bad) &&
-         std::none_of(value.begin(), value.end(), bad);
+  if (name.empty() || std::any_of(name.begin(), name.end(), bad) || std::any_of(value.begin(), value.end(), bad)) {
+    return false;
+  }
+  for (std::string_view framing : {"Content-Length", "Transfer-Encoding", "Connection", "Content-Type", "Server"}) {
+    if (iequals(name, framing)) return false;
+  }
+  return true;
 }
+
+// 1xx, 204 and 304 responses have no body, so no Content-Length either (RFC 9110 8.6).
+bool bodiless(int status) { return status < 200 || status == 204 || status == 304; }
 
 // Renders a response head in one string. Beast's serializer walks a buffers_cat_view of every
 // field on each write; rendering the few fields we send directly cost a tenth of that.
@@ -128,7 +141,7 @@ std::string render_head(int status, unsigned version, bool keep_alive, std::stri
   }
   for (const auto& [name, value] : headers) {
     if (!safe_header(name, value)) {
-      LOG_WARN(kTarget, "dropped a response header with a line break in it ({})", name.substr(0, 64));
+      LOG_WARN(kTarget, "dropped a response header that could break the framing ({})", name.substr(0, 64));
       continue;
     }
     head.append(name).append(": ").append(value).append("\r\n");
@@ -136,7 +149,9 @@ std::string render_head(int status, unsigned version, bool keep_alive, std::stri
   // HTTP/1.1 connections persist unless told otherwise; 1.0 ones close unless told otherwise.
   if (version >= 11 && !keep_alive) head += "Connection: close\r\n";
   if (version < 11 && keep_alive) head += "Connection: keep-alive\r\n";
-  if (content_length) {
+  if (content_length && bodiless(status)) {
+    head += "\r\n";
+  } else if (content_length) {
     head += "Content-Length: ";
     head += std::to_string(*content_length);
     head += "\r\n\r\n";
@@ -148,8 +163,9 @@ std::string render_head(int status, unsigned version, bool keep_alive, std::stri
 
 class BeastResponder final : public Responder {
  public:
-  BeastResponder(beast::tcp_stream& stream, unsigned version, bool keep_alive)
-      : stream_(stream), version_(version), keep_alive_(keep_alive) {}
+  // head_only: a HEAD request, answered with the head a GET would get and no body.
+  BeastResponder(beast::tcp_stream& stream, unsigned version, bool keep_alive, bool head_only = false)
+      : stream_(stream), version_(version), keep_alive_(keep_alive), head_only_(head_only) {}
 
   bool closed() const { return closed_; }
   bool answered() const { return answered_; }
@@ -158,6 +174,7 @@ class BeastResponder final : public Responder {
   asio::awaitable<bool> send(Response r) override {
     answered_ = true;
     std::string head = render_head(r.status, version_, keep_alive_, r.content_type, r.headers, r.body.size());
+    if (head_only_ || bodiless(r.status)) co_return co_await write_all(std::array<asio::const_buffer, 1>{asio::buffer(head)});
     // One gather write: head and body leave in one sendmsg.
     std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(r.body)};
     co_return co_await write_all(buffers);
@@ -174,7 +191,7 @@ class BeastResponder final : public Responder {
 
   asio::awaitable<bool> write(std::string_view data) override {
     if (closed_) co_return false;
-    if (data.empty()) co_return true;  // an empty chunk would end the stream
+    if (data.empty() || head_only_) co_return true;  // an empty chunk would end the stream
     if (!chunked_) co_return co_await write_all(std::array<asio::const_buffer, 1>{asio::buffer(data)});
     char size[20];
     auto size_end = std::to_chars(size, size + sizeof(size) - 2, data.size(), 16).ptr;
@@ -187,7 +204,7 @@ class BeastResponder final : public Responder {
 
   asio::awaitable<bool> end_stream() override {
     if (closed_) co_return false;
-    if (!chunked_) co_return true;
+    if (!chunked_ || head_only_) co_return true;
     co_return co_await write_all(std::array<asio::const_buffer, 1>{asio::buffer("0\r\n\r\n", 5)});
   }
 
@@ -202,6 +219,7 @@ class BeastResponder final : public Responder {
   beast::tcp_stream& stream_;
   unsigned version_;
   bool keep_alive_;
+  bool head_only_;
   bool chunked_ = true;
   bool closed_ = false;
   bool answered_ = false;
@@ -210,24 +228,36 @@ class BeastResponder final : public Responder {
 // Notices a client that hangs up while its request is being handled and cancels the handler
 // (and the upstream call it awaits). Reads nothing: a pipelined next request stays in the socket.
 //
-// A 1-byte MSG_PEEK receive with a plain callback, armed at most once at a time: Asio queues it on
-// the descriptor's existing EPOLLIN registration (no epoll_ctl), so a request answered quickly
-// costs one non-blocking recv that finds nothing (EAGAIN), and the peek when the next request
-// arrives. Earlier designs cost more than the cache hit they guarded: a readiness wait (async_wait)
-// re-armed epoll on every request and woke on stale edge events; racing the handler against a
-// watcher coroutine (awaitable operator ||) spawned two coroutines per request, 15 % of a hit.
+// A 1-byte MSG_PEEK receive with a plain callback: Asio queues it on the descriptor's existing
+// EPOLLIN registration (no epoll_ctl), so a request answered quickly costs one non-blocking recv
+// that finds nothing (EAGAIN). Earlier designs cost more than the cache hit they guarded: a
+// readiness wait (async_wait) re-armed epoll on every request and woke on stale edge events;
+// racing the handler against a watcher coroutine (awaitable operator ||) spawned two coroutines
+// per request, 15 % of a hit. Everything here runs on the connection's I/O thread, which is
+// what cancellation signals require.
 void watch_for_close(tcp::socket& socket, const std::shared_ptr<Connection>& conn) {
-  if (conn->peek_pending) return;
   conn->peek_pending = true;
+  const unsigned generation = ++conn->peek_generation;
   socket.async_receive(asio::buffer(&conn->peek_byte, 1), tcp::socket::message_peek,
-                       [conn](const beast::error_code& ec, std::size_t n) {
-                         conn->peek_pending = false;
-                         // Between requests the session's own read sees a close; data means
-                         // a pipelined request, and aborted means the socket is closing.
-                         if (!conn->handling || ec == asio::error::operation_aborted || (!ec && n > 0)) return;
-                         conn->client_gone = true;
-                         conn->cancel.emit(asio::cancellation_type::terminal);
-                       });
+                       asio::bind_cancellation_slot(
+                           conn->peek_cancel.slot(), [conn, generation](const beast::error_code& ec, std::size_t n) {
+                             if (generation != conn->peek_generation) return;  // a cancelled watch
+                             conn->peek_pending = false;
+                             // Data: a pipelined request, the client is still there.
+                             if (!conn->handling || ec == asio::error::operation_aborted || (!ec && n > 0)) return;
+                             conn->client_gone = true;
+                             conn->cancel.emit(asio::cancellation_type::terminal);
+                           }));
+}
+
+// Ends the watch once the handler returned. Left pending, it would be first in the socket's read
+// queue: when the idle client later closes, the peek takes the (edge-triggered) EOF event and the
+// session's read behind it never runs, leaving the connection in CLOSE_WAIT until the idle timeout.
+void end_watch(const std::shared_ptr<Connection>& conn) {
+  if (!conn->peek_pending) return;
+  conn->peek_pending = false;
+  ++conn->peek_generation;
+  conn->peek_cancel.emit(asio::cancellation_type::total);
 }
 
 Request to_request(bhttp::request<bhttp::string_body>& req) {
@@ -305,7 +335,7 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     auto& req = parser.get();
     bool keep_alive = req.keep_alive() && !stopping.load();
     Request request = to_request(req);
-    BeastResponder responder(stream, req.version(), keep_alive);
+    BeastResponder responder(stream, req.version(), keep_alive, req.method() == bhttp::verb::head);
     in_flight.fetch_add(1);
     bool threw = false;
     bool client_gone = false;
@@ -324,6 +354,7 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
       threw = true;
     }
     conn->handling = false;
+    end_watch(conn);
     client_gone = client_gone || conn->client_gone;
     if (client_gone) {
       LOG_DEBUG(kTarget, "client closed the connection during {} {}; request cancelled", request.method, request.path);
@@ -344,6 +375,7 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     std::lock_guard lock(connections_mu);
     connections.erase(conn);
   }
+  conn->stream = nullptr;  // a shutdown wake-up posted before the erase may still run
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
@@ -392,7 +424,7 @@ asio::awaitable<void> Server::Impl::shutdown_on_signal() {
       std::lock_guard lock(connections_mu);
       for (const auto& conn : connections) {
         asio::post(conn->executor, [conn] {
-          if (conn->idle) conn->stream->cancel();
+          if (conn->idle && conn->stream != nullptr) conn->stream->cancel();
         });
       }
       if (connections.empty()) break;

@@ -265,3 +265,17 @@ def test_pipelined_requests_are_answered_in_order(gw_openai):
                for part in data.split(b"HTTP/1.1 200 OK\r\n")[1:]]
     assert answers == [answer_for(p) for p in prompts], data[:500]
     assert data.count(b"Connection: close\r\n") == 1, "only the last answer closes the connection"
+
+
+def test_head_gets_the_head_without_a_body_and_keeps_the_connection(gw_openai):
+    conn = http.client.HTTPConnection("127.0.0.1", gw_openai.port, timeout=10)
+    conn.request("HEAD", "/health")
+    head = conn.getresponse()
+    assert head.status == 200
+    assert int(head.getheader("Content-Length")) > 0
+    assert head.read() == b""
+    # Had a body been sent, it would be read as the next response's head.
+    conn.request("GET", "/health")
+    resp = conn.getresponse()
+    assert resp.status == 200 and json.loads(resp.read())["status"]
+    conn.close()

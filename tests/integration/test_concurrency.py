@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import requests
 
@@ -129,3 +131,34 @@ def test_client_hanging_up_cancels_the_upstream_call(gateway_factory):
     # The gateway still serves keep-alive clients normally afterwards.
     other = uniq("after hang up")
     assert_completion(gw.post("/v1/chat/completions", oa_body(other)), answer_for(other))
+
+
+def open_sockets(pid: int) -> int:
+    return sum(1 for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+def test_clients_closing_idle_keep_alive_connections_release_them(gateway_factory):
+    """A client that closes a keep-alive connection after its answer (what connection pools do)
+    must free the gateway's socket at once, not after the idle timeout."""
+    gw = gateway_factory("openai", ISARTOR__IDLE_TIMEOUT_SECS="60")
+    prompt = uniq("idle close")
+    assert_completion(gw.post("/v1/chat/completions", oa_body(prompt)), answer_for(prompt))
+    payload = json.dumps(oa_body(prompt)).encode()
+    auth = "".join(f"{k}: {v}\r\n" for k, v in gw.auth().items())
+    request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}"
+               f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+    time.sleep(0.3)
+    baseline = open_sockets(gw.proc.pid)
+    clients = []
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+        s.sendall(request)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200"), "a cache hit was expected"
+        clients.append(s)
+    assert open_sockets(gw.proc.pid) >= baseline + 20
+    for s in clients:
+        s.close()
+    deadline = time.monotonic() + 2
+    while open_sockets(gw.proc.pid) > baseline:
+        assert time.monotonic() < deadline, f"{open_sockets(gw.proc.pid) - baseline} closed connections still held"
+        time.sleep(0.05)
