@@ -1,10 +1,8 @@
 #include "cache/cache_key.h"
 
-#include <array>
 #include <cmath>
 #include <cstdint>
 #include <iterator>
-#include <stdexcept>
 #include <string_view>
 #include <vector>
 

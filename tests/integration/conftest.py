@@ -246,6 +246,37 @@ class Gateway:
 
 
 # ----------------------------------------------------------------------------------------------
+# Raw sockets, for what HTTP client libraries will not send or read
+# ----------------------------------------------------------------------------------------------
+
+def raw_post(gw, body: Any, version: str = "1.1", extra: str = "") -> bytes:
+    """The bytes of a POST /v1/chat/completions with the gateway key; `extra` adds header lines."""
+    payload = json.dumps(body).encode()
+    auth = "".join(f"{k}: {v}\r\n" for k, v in gw.auth().items())
+    head = (f"POST /v1/chat/completions HTTP/{version}\r\nHost: x\r\nContent-Type: application/json\r\n{auth}"
+            f"Content-Length: {len(payload)}\r\n{extra}\r\n")
+    return head.encode() + payload
+
+
+def raw_exchange(gw, payload: bytes, close_write: bool = False, timeout: float = 10.0) -> bytes:
+    """Sends raw bytes (then half-closes when `close_write`) and reads until the gateway closes."""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=timeout) as s:
+        data = b""
+        try:
+            s.sendall(payload)
+            if close_write:
+                s.shutdown(socket.SHUT_WR)
+        except OSError:  # the server may answer and close before it read everything
+            pass
+        try:
+            while chunk := s.recv(65536):
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        return data
+
+
+# ----------------------------------------------------------------------------------------------
 # SSE over raw http.client, timestamping each event as its bytes arrive
 # ----------------------------------------------------------------------------------------------
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 
 import pytest
 
 from conftest import (AZURE_API_VERSION, AZURE_DEPLOYMENT, GATEWAY_KEY, PROVIDER_KEY, an_body, answer_for,
                       assert_anthropic_stream, assert_completion, assert_incremental, assert_layer, assert_message,
-                      assert_openai_stream, long_uniq, native_body, oa_body, uniq)
+                      assert_openai_stream, long_uniq, native_body, oa_body, raw_exchange, raw_post, uniq)
 from fake_provider import content_text
 
 UPSTREAM_PATHS = {
@@ -216,24 +215,6 @@ def test_keep_alive_serves_many_requests_on_one_connection(gw_openai):
         sock = sock or conn.sock
         assert conn.sock is sock, "the gateway closed a keep-alive connection"
     conn.close()
-
-
-def raw_exchange(gw, request: bytes, timeout: float = 10.0) -> bytes:
-    """Sends raw bytes, reads until the gateway closes the connection."""
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=timeout) as sock:
-        sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return data
-
-
-def raw_post(gw, body: dict, version: str = "1.1", extra: str = "") -> bytes:
-    payload = json.dumps(body).encode()
-    auth = "".join(f"{k}: {v}\r\n" for k, v in gw.auth().items())
-    head = (f"POST /v1/chat/completions HTTP/{version}\r\nHost: x\r\nContent-Type: application/json\r\n{auth}"
-            f"Content-Length: {len(payload)}\r\n{extra}\r\n")
-    return head.encode() + payload
 
 
 def test_http10_answer_has_a_length_and_the_connection_closes(gw_openai):

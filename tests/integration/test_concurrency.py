@@ -1,7 +1,6 @@
 """Many clients at once, and shutting down while clients are connected."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -12,7 +11,7 @@ from pathlib import Path
 import requests
 
 from conftest import (an_body, answer_for, assert_anthropic_stream, assert_completion, assert_openai_stream, oa_body,
-                      long_uniq, sse_request, uniq)
+                      long_uniq, raw_post, sse_request, uniq)
 
 
 def test_32_concurrent_streams(gw_openai):
@@ -110,13 +109,9 @@ def test_client_hanging_up_cancels_the_upstream_call(gateway_factory):
     the gateway notices at once (not when the provider answers) and caches nothing."""
     gw = gateway_factory("openai", ISARTOR_LOG="debug")
     prompt = uniq("[[slow:3]] hang up")
-    payload = json.dumps(oa_body(prompt)).encode()
-    auth = "".join(f"{k}: {v}\r\n" for k, v in gw.auth().items())
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}"
-            f"Content-Length: {len(payload)}\r\n\r\n").encode()
     since = gw.log_size()
     with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
-        s.sendall(head + payload)
+        s.sendall(raw_post(gw, oa_body(prompt)))
         deadline = time.monotonic() + 5
         while gw.fake.count(prompt) == 0:
             assert time.monotonic() < deadline, "the request never reached the provider"
@@ -149,10 +144,7 @@ def test_clients_closing_idle_keep_alive_connections_release_them(gateway_factor
     gw = gateway_factory("openai", ISARTOR__IDLE_TIMEOUT_SECS="60")
     prompt = uniq("idle close")
     assert_completion(gw.post("/v1/chat/completions", oa_body(prompt)), answer_for(prompt))
-    payload = json.dumps(oa_body(prompt)).encode()
-    auth = "".join(f"{k}: {v}\r\n" for k, v in gw.auth().items())
-    request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}"
-               f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+    request = raw_post(gw, oa_body(prompt))
     time.sleep(0.3)
     baseline = open_sockets(gw.proc.pid)
     clients = []

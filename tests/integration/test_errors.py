@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import (PROVIDER_KEY, an_body, answer_for, assert_anthropic_error, assert_completion,
-                      assert_openai_error, native_body, oa_body, uniq)
+                      assert_openai_error, native_body, oa_body, raw_exchange, uniq)
 
 OPENAI, ANTHROPIC, NATIVE = "/v1/chat/completions", "/v1/messages", "/api/chat"
 MSG = [{"role": "user", "content": "hi"}]
@@ -173,27 +173,10 @@ def test_wrong_provider_key_is_not_leaked(gateway_factory):
 
 # -- Hostile clients ------------------------------------------------------------------------------
 
-def raw_exchange(gw, payload: bytes, close_write: bool = True, timeout: float = 5.0) -> bytes:
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=timeout) as s:
-        data = b""
-        try:
-            s.sendall(payload)
-            if close_write:
-                s.shutdown(socket.SHUT_WR)
-        except OSError:  # the server may answer and close before it read everything
-            pass
-        try:
-            while chunk := s.recv(65536):
-                data += chunk
-        except (ConnectionResetError, socket.timeout):
-            pass
-        return data
-
-
 def test_truncated_request_does_not_kill_server(gw_openai):
     head = (f"POST {OPENAI} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Authorization: Bearer {gw_openai.key}\r\nContent-Length: 500\r\n\r\n").encode()
-    raw_exchange(gw_openai, head + b'{"messages": [{"role": "us')
+    raw_exchange(gw_openai, head + b'{"messages": [{"role": "us', close_write=True, timeout=5.0)
     assert gw_openai.get("/healthz").status_code == 200
     prompt = uniq("after truncated")
     assert_completion(gw_openai.post(OPENAI, oa_body(prompt)), answer_for(prompt))
@@ -209,7 +192,7 @@ def test_truncated_request_does_not_kill_server(gw_openai):
     b"GET /healthz HTTP/1.1\r\n" + b"X-Long: " + b"a" * 100000 + b"\r\n\r\n",
 ], ids=["garbage", "binary", "bad-version", "negative-length", "huge-length", "bad-chunk", "huge-header"])
 def test_garbage_request_does_not_kill_server(gw_openai, payload):
-    reply = raw_exchange(gw_openai, payload)
+    reply = raw_exchange(gw_openai, payload, close_write=True, timeout=5.0)
     if reply:
         status = int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/1.") else 0
         assert 400 <= status < 500 or status == 505, reply[:200]
