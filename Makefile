@@ -1,6 +1,8 @@
 # The two commands a new user needs: `make run` and `make test`. Everything else is a step of them.
 CUDA       ?= 0
-BUILD      ?= $(if $(filter 1,$(CUDA)),build-cuda,build)
+# NATIVE=1: tuned for this machine's CPU (-march=native, AMX still off); runs only on CPUs like it.
+NATIVE     ?= 0
+BUILD      ?= build$(if $(filter 1,$(NATIVE)),-native)$(if $(filter 1,$(CUDA)),-cuda)
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 PYTEST     ?= python3 -m pytest
@@ -10,11 +12,12 @@ PYTEST     ?= python3 -m pytest
 all: build
 
 deps:
-	ISARTOR_CUDA=$(CUDA) scripts/bootstrap.sh
+	ISARTOR_CUDA=$(CUDA) ISARTOR_NATIVE=$(NATIVE) scripts/bootstrap.sh
 
 # CUDA=1: llama.cpp's CUDA backend into build-cuda/ (needs nvcc; runs on CPU without a GPU).
+CMAKE_FLAGS = $(if $(filter 1,$(CUDA)),-DISARTOR_CUDA=ON) $(if $(filter 1,$(NATIVE)),-DISARTOR_NATIVE=ON)
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(if $(filter 1,$(CUDA)),-DISARTOR_CUDA=ON)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -32,7 +35,7 @@ integration: build
 test: unit integration
 
 bench: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON $(if $(filter 1,$(CUDA)),-DISARTOR_CUDA=ON)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 	ISARTOR_BUILD_DIR=$(BUILD) scripts/bench.sh $(BENCH_ARGS)
 

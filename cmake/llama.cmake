@@ -7,7 +7,12 @@ if(NOT ISARTOR_LLAMA_PREFIX)
   if(ISARTOR_CUDA)
     set(_cuda_flag 1)
   endif()
-  execute_process(COMMAND env ISARTOR_CUDA=${_cuda_flag} ${CMAKE_SOURCE_DIR}/scripts/bootstrap.sh prefix
+  set(_native_flag 0)
+  if(ISARTOR_NATIVE)
+    set(_native_flag 1)
+  endif()
+  execute_process(COMMAND env ISARTOR_CUDA=${_cuda_flag} ISARTOR_NATIVE=${_native_flag}
+                          ${CMAKE_SOURCE_DIR}/scripts/bootstrap.sh prefix
                   OUTPUT_VARIABLE ISARTOR_LLAMA_PREFIX OUTPUT_STRIP_TRAILING_WHITESPACE)
 endif()
 if(NOT EXISTS "${ISARTOR_LLAMA_PREFIX}/.complete")

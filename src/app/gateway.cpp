@@ -12,6 +12,7 @@
 #include "api/openai.h"
 #include "app/answer_writer.h"
 #include "cache/memory_backend.h"
+#include "core/cpu_baseline.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "pipeline/cloud_layer.h"
@@ -222,7 +223,8 @@ std::vector<std::unique_ptr<pipeline::Layer>> build_layers(const config::Config&
 }  // namespace
 
 std::string version_string() {
-  return std::string("isartor ") + ISARTOR_VERSION + "\nllama.cpp: " + llama_print_system_info();
+  return std::string("isartor ") + ISARTOR_VERSION + "\ncpu: built for " + std::string(core::cpu_baseline()) +
+         "\nllama.cpp: " + llama_print_system_info();
 }
 
 Gateway::Gateway(config::Config config)
