@@ -127,8 +127,11 @@ class Gateway:
     """One running `isartor` process. `key` is the gateway key clients send by default (or None)."""
 
     def __init__(self, provider: str, fake: FakeProvider, extra_env: dict[str, str] | None = None,
-                 workdir: Path | None = None):
+                 workdir: Path | None = None, wrapper: list[str] | None = None, start_timeout: float = START_TIMEOUT):
+        """`wrapper` runs the binary under another program (an emulator), given `start_timeout` to answer."""
         self.provider = provider
+        self.wrapper = wrapper or []
+        self.start_timeout = start_timeout
         self.fake = fake
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -148,11 +151,11 @@ class Gateway:
     def start(self) -> "Gateway":
         binary = require_binary()
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(binary)], env=clean_env(self.env), cwd=self.workdir,
+        self.proc = subprocess.Popen([*self.wrapper, str(binary)], env=clean_env(self.env), cwd=self.workdir,
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         try:
-            wait_for_http(self.proc, self.url + "/healthz", START_TIMEOUT, "isartor", self.log)
+            wait_for_http(self.proc, self.url + "/healthz", self.start_timeout, "isartor", self.log)
         except AssertionError:
             self.kill()
             raise
