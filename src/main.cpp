@@ -39,11 +39,17 @@ Logs go to stderr, filtered by ISARTOR_LOG or RUST_LOG (e.g. "info", "isartor=de
 
 constexpr const char* kUpUsage = R"(isartor up — start the gateway
 
-Usage: isartor up
+Usage: isartor up [--model-dir DIR]
 
 Listens on ISARTOR__HOST_PORT (default 0.0.0.0:8080) and serves /v1/chat/completions,
 /v1/messages, /api/chat, /v1/models, /health and /healthz until SIGINT or SIGTERM; in-flight
 requests are finished first (up to ISARTOR__SHUTDOWN_GRACE_SECS).
+
+Options:
+  --model-dir DIR  Take the models from DIR, never from the network (= ISARTOR__MODEL_DIR):
+                   DIR/<ISARTOR__LAYER2__GGUF_FILENAME> for L2 and the embedding model's files
+                   in DIR/<name>/ or DIR/ (as `huggingface-cli download ... --local-dir DIR`
+                   leaves them), or a Hugging Face cache copied into DIR
 )";
 
 constexpr const char* kConfigUsage = R"(isartor config — print and validate the effective configuration
@@ -84,6 +90,26 @@ isartor::config::Config load_config() {
     LOG_WARN("isartor::config", "unknown configuration variable {} is ignored", key);
   }
   return config;
+}
+
+// `up` arguments (--model-dir DIR or --model-dir=DIR) applied to `config`; false after a message
+// naming a bad one.
+bool up_options(const std::vector<std::string_view>& args, isartor::config::Config& config) {
+  constexpr std::string_view kJoined = "--model-dir=";
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (arg == "--model-dir" && i + 1 < args.size()) {
+      config.model_dir = std::string(args[++i]);
+    } else if (arg.starts_with(kJoined) && arg.size() > kJoined.size()) {
+      config.model_dir = std::string(arg.substr(kJoined.size()));
+    } else {
+      std::fprintf(stderr, "isartor up: bad argument '%.*s'\n\n%s", static_cast<int>(arg.size()), arg.data(),
+                   kUpUsage);
+      return false;
+    }
+    config.sources["ISARTOR__MODEL_DIR"] = "--model-dir";
+  }
+  return true;
 }
 
 // Reports one `models pull` result; false after logging its error.
@@ -187,6 +213,7 @@ int run(const std::vector<std::string_view>& args) {
       return 0;
     }
     auto config = load_config();
+    if (!up_options(rest, config)) return 2;
     isartor::app::Gateway gateway(std::move(config));
     gateway.run();
     return 0;

@@ -342,6 +342,7 @@ const std::vector<Field>& fields() {
                   at(&Config::embedding, &EmbeddingConfig::sidecar_url)),
         text_field(kHfCacheName, at(&Config::hf_cache_dir)),
         bool_field("ISARTOR__OFFLINE_MODE", at(&Config::offline_mode)),
+        text_field("ISARTOR__MODEL_DIR", at(&Config::model_dir)),
         enum_field("ISARTOR__LLM_PROVIDER", at(&Config::llm_provider), kProviders),
         secret_field(kApiKeyName, at(&Config::external_llm_api_key)),
         text_field(kApiKeyFileName, at(&Config::external_llm_api_key_file)),

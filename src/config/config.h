@@ -86,6 +86,9 @@ struct Config {
   EmbeddingConfig embedding;
   std::string hf_cache_dir;   // ISARTOR__HF_CACHE_DIR (or ISARTOR_HF_CACHE_DIR)
   bool offline_mode = false;  // ISARTOR__OFFLINE_MODE
+  // ISARTOR__MODEL_DIR (`isartor up --model-dir DIR`): a local folder holding the configured
+  // models by file name (see inference/model_manager.h); set, the hub is never asked for them.
+  std::string model_dir;
 
   // Cloud (L3)
   Provider llm_provider = Provider::kOpenAI;     // ISARTOR__LLM_PROVIDER

@@ -1,6 +1,9 @@
 #include "inference/model_manager.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <optional>
 
 #include "core/log.h"
 #include "core/sha256.h"
@@ -10,19 +13,20 @@ namespace isartor::inference {
 
 namespace {
 
+namespace fs = std::filesystem;
+
+constexpr const char* kTarget = "isartor::models";
+
 // A short stable tag for a folder, so conversions of different checkouts don't collide.
-std::string path_tag(const std::filesystem::path& dir) {
-  std::string text = std::filesystem::absolute(dir).lexically_normal().string();
+std::string path_tag(const fs::path& dir) {
+  std::string text = fs::absolute(dir).lexically_normal().string();
   return to_hex(sha256(text), 6);
 }
 
-}  // namespace
-
-std::vector<ModelFile> embedding_files(const config::Config& config) {
-  if (!config.embedding.model_path.empty()) return {};
-  const auto& repo = config.embedding.repo_id;
-  const auto& rev = config.embedding.revision;
-  // What bert_gguf.h reads from a sentence-transformers checkout.
+// What bert_gguf.h reads from a sentence-transformers checkout of the embedding model.
+std::vector<ModelFile> checkout_files(const config::EmbeddingConfig& embedding) {
+  const auto& repo = embedding.repo_id;
+  const auto& rev = embedding.revision;
   return {{repo, "config.json", rev, false},
           {repo, "model.safetensors", rev, false},
           {repo, "vocab.txt", rev, false},
@@ -32,10 +36,97 @@ std::vector<ModelFile> embedding_files(const config::Config& config) {
           {repo, "special_tokens_map.json", rev, true}};
 }
 
+// The Hugging Face cache in ISARTOR__MODEL_DIR (DIR itself or DIR/hub) that holds `file` at its
+// revision, read offline; nullopt when DIR is no such cache.
+std::optional<HubConfig> cache_in_model_dir(const fs::path& dir, const ModelFile& file) {
+  for (const fs::path& cache : {dir, dir / "hub"}) {
+    HubConfig hub;
+    hub.cache_dir = cache;
+    hub.offline = true;
+    if (try_load_from_cache(hub, file.repo_id, file.filename, file.revision)) return hub;
+  }
+  return std::nullopt;
+}
+
+std::string model_dir_name(const fs::path& dir) { return "ISARTOR__MODEL_DIR=" + dir.string(); }
+
+// kNotFound unless ISARTOR__MODEL_DIR is a folder.
+Result<void> require_model_dir(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return {};
+  return fail(ErrorCode::kNotFound, model_dir_name(dir) + " is not a folder");
+}
+
+// What keeps `folder` from holding `files` (the required ones): "no such folder" or "no <first
+// missing file>"; empty when all are there.
+std::string missing_from(const fs::path& folder, const std::vector<ModelFile>& files) {
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) return "no such folder";
+  for (const auto& f : files) {
+    if (!f.optional && !fs::is_regular_file(folder / f.filename, ec)) return "no " + f.filename;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<ModelFile> embedding_files(const config::Config& config) {
+  if (!config.embedding.model_path.empty() || !config.model_dir.empty()) return {};
+  return checkout_files(config.embedding);
+}
+
 std::vector<ModelFile> local_model_files(const config::Config& config) {
   const auto& l2 = config.layer2;
-  if (!config.enable_slm_router || config::local_model_on_sidecar(config) || !l2.model_path.empty()) return {};
+  if (!config.enable_slm_router || config::local_model_on_sidecar(config) || !l2.model_path.empty() ||
+      !config.model_dir.empty()) {
+    return {};
+  }
   return {{l2.repo_id, l2.gguf_filename, l2.revision, false}};
+}
+
+Result<fs::path> find_embedding_in_model_dir(const config::Config& config) {
+  const fs::path dir = config.model_dir;
+  if (auto ok = require_model_dir(dir); !ok) return std::unexpected(ok.error());
+  const auto files = checkout_files(config.embedding);
+  if (auto cache = cache_in_model_dir(dir, files.front())) {
+    LOG_INFO(kTarget, "embedding model {} from the Hugging Face cache {}", config.embedding.repo_id,
+             cache->cache_dir.string());
+    return fetch(*cache, files);
+  }
+  const std::string& repo = config.embedding.repo_id;
+  const fs::path name = fs::path(repo).filename();
+  std::vector<fs::path> folders = {dir / name};
+  if (name != fs::path(repo)) folders.push_back(dir / repo);
+  folders.push_back(dir);
+  std::string problems;
+  for (const auto& folder : folders) {
+    std::string problem = missing_from(folder, files);
+    if (problem.empty()) {
+      LOG_INFO(kTarget, "embedding model {} from {}", repo, folder.string());
+      return folder;
+    }
+    problems += fmt::format("{}{}: {}", problems.empty() ? "" : ", ", folder.string(), problem);
+  }
+  return fail(ErrorCode::kNotFound,
+              fmt::format("{} holds no embedding model {} (config.json, model.safetensors, vocab.txt, "
+                          "tokenizer_config.json), nor a Hugging Face cache of it: {}",
+                          model_dir_name(dir), repo, problems));
+}
+
+Result<fs::path> find_local_model_in_model_dir(const config::Config& config) {
+  const fs::path dir = config.model_dir;
+  if (auto ok = require_model_dir(dir); !ok) return std::unexpected(ok.error());
+  const auto& l2 = config.layer2;
+  const ModelFile file{l2.repo_id, l2.gguf_filename, l2.revision, false};
+  if (auto cache = cache_in_model_dir(dir, file)) {
+    return hf_hub_download(*cache, file.repo_id, file.filename, file.revision);
+  }
+  const fs::path path = dir / l2.gguf_filename;
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) return path;
+  return fail(ErrorCode::kNotFound,
+              fmt::format("{} has no {} (ISARTOR__LAYER2__GGUF_FILENAME of {}), nor a Hugging Face cache of it",
+                          model_dir_name(dir), path.string(), l2.repo_id));
 }
 
 Result<std::filesystem::path> fetch(const HubConfig& hub, const std::vector<ModelFile>& files) {
@@ -60,7 +151,7 @@ Result<std::filesystem::path> resolve_embedding_gguf(const config::Config& confi
   std::filesystem::path source = config.embedding.model_path;
   if (!source.empty() && source.extension() == ".gguf") return source;
   if (source.empty()) {
-    auto snapshot = fetch(hub, embedding_files(config));
+    auto snapshot = config.model_dir.empty() ? fetch(hub, embedding_files(config)) : find_embedding_in_model_dir(config);
     if (!snapshot) return std::unexpected(snapshot.error());
     source = *snapshot;
   }
@@ -106,6 +197,7 @@ Result<std::filesystem::path> resolve_local_model_gguf(const config::Config& con
     }
     return direct;
   }
+  if (!config.model_dir.empty()) return find_local_model_in_model_dir(config);
   const auto& l2 = config.layer2;
   return hf_hub_download(hub, l2.repo_id, l2.gguf_filename, l2.revision);
 }

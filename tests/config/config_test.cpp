@@ -143,6 +143,13 @@ TEST(ConfigLoad, HfCacheDirAcceptsTheSpecSpellingAndIgnoresHfHome) {
   EXPECT_TRUE(load_env({{"HF_HOME", "/x"}}).hf_cache_dir.empty());
 }
 
+TEST(ConfigLoad, ModelDirIsAPlainPathUnsetByDefault) {
+  EXPECT_EQ(load_env({}).model_dir, "");
+  Config c = load_env({{"ISARTOR__MODEL_DIR", "/var/cache/isartor/models"}});
+  EXPECT_EQ(c.model_dir, "/var/cache/isartor/models");
+  EXPECT_EQ(c.sources.at("ISARTOR__MODEL_DIR"), "env");
+}
+
 TEST(ConfigLoad, UnknownIsartorKeysAreCollectedNotFatal) {
   Sources s;
   s.toml = {{"ISARTOR__LAYER2__NOPE", "1"}};
@@ -461,6 +468,7 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__LAYER2__TIMEOUT_SECS",
       "ISARTOR__LLM_PROVIDER",
       "ISARTOR__MAX_BODY_BYTES",
+      "ISARTOR__MODEL_DIR",
       "ISARTOR__OFFLINE_MODE",
       "ISARTOR__REDIS_URL",
       "ISARTOR__ROUTER_BACKEND",
