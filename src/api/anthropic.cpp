@@ -73,7 +73,7 @@ Json openai_assistant_message(const std::string& text, bool has_text, Json tool_
 // Anthropic requires "input" to be an object.
 Json tool_use_block(const Json& call) {
   const Json& function = object_member(call, "function");
-  Json input = Json::parse(string_member(function, "arguments"), nullptr, false);
+  Json input = parse_json(string_member(function, "arguments"));
   if (input.is_discarded() || !input.is_object()) input = Json::object();
   return Json{{"type", "tool_use"},
               {"id", string_member(call, "id", "toolu_" + random_suffix())},
@@ -750,7 +750,7 @@ std::vector<SseEvent> AnthropicStreamEncoder::finish() {
 }
 
 Result<std::vector<Json>> AnthropicStreamDecoder::on_event(const SseEvent& event) {
-  const Json data = Json::parse(event.data, nullptr, false);
+  const Json data = parse_json(event.data);
   if (data.is_discarded() || !data.is_object()) {
     return fail(ErrorCode::kUpstream, "Anthropic stream sent an event that is not a JSON object");
   }

@@ -20,7 +20,8 @@ std::string body_for(const api::Json& completion, const pipeline::Answer& answer
     case api::WireFormat::kNative:
       return api::Json{{"layer", answer.layer},
                        {"message", api::completion_text(completion)},
-                       {"model", completion.value("model", options.model)}}
+                       {"model", completion.contains("model") && completion["model"].is_string() ? completion["model"]
+                                                                                                 : api::Json(options.model)}}
           .dump();
     case api::WireFormat::kOpenAI:
       break;

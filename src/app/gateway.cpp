@@ -356,6 +356,13 @@ Result<api::Json> to_canonical(api::WireFormat format, api::Json body) {
 
 asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request& request,
                                     http::Responder& responder) {
+  if (api::json_nests_deeper_than(request.body)) {
+    auto response = render_error(
+        request.path, Error(ErrorCode::kInvalidRequest,
+                            fmt::format("request body nests objects and arrays deeper than {} levels", api::kMaxJsonDepth)));
+    co_await responder.send(std::move(response));
+    co_return;
+  }
   auto body = api::Json::parse(request.body, nullptr, false);
   if (body.is_discarded()) {
     auto response = render_error(request.path, Error(ErrorCode::kInvalidRequest, "request body is not valid JSON"));
@@ -367,6 +374,8 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
     co_await responder.send(std::move(response));
     co_return;
   }
+  // null means absent for every optional top-level field, as the providers treat it.
+  for (auto it = body.begin(); it != body.end();) it = it->is_null() ? body.erase(it) : std::next(it);
   auto canonical = to_canonical(format, std::move(body));
   if (!canonical) {
     auto response = render_error(request.path, canonical.error());

@@ -199,7 +199,7 @@ struct SidecarGenerator::Impl {
     if (*status < 200 || *status >= 300 || !body) {
       co_return fail(ErrorCode::kUnavailable, fmt::format("sidecar {}/models answered HTTP {}", base, *status));
     }
-    auto json = api::Json::parse(*body, nullptr, false);
+    auto json = api::parse_json(*body);
     const auto data = json.is_object() ? json.find("data") : json.end();
     if (!json.is_object() || data == json.end() || !data->is_array() || data->empty() || !(*data)[0].is_object() ||
         !(*data)[0].value("id", api::Json()).is_string()) {

@@ -13,7 +13,7 @@ class OpenAISseStream final : public SseChunkStream {
   Result<bool> decode(const api::SseEvent& event, std::vector<api::Json>& out) override {
     if (event.data == "[DONE]") return true;
     if (event.data.empty()) return false;
-    auto chunk = api::Json::parse(event.data, nullptr, false);
+    auto chunk = api::parse_json(event.data);
     if (!chunk.is_object()) return fail(ErrorCode::kUpstream, "upstream sent a stream event that is not JSON");
     // Some OpenAI-compatible servers report errors in-band.
     if (chunk.contains("error")) {

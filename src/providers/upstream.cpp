@@ -12,7 +12,7 @@ constexpr const char* kTarget = "isartor::providers";
 
 // The provider's own explanation: OpenAI and Anthropic both put it in error.message.
 std::string provider_message(const std::string& body) {
-  auto json = api::Json::parse(body, nullptr, false);
+  auto json = api::parse_json(body);
   if (json.is_object() && json.contains("error")) {
     const auto& error = json["error"];
     if (error.is_object() && error.contains("message") && error["message"].is_string()) {
@@ -66,7 +66,7 @@ asio::awaitable<Result<api::Json>> post_json(HttpClient& http, const UpstreamSet
   if (!call) co_return std::unexpected(call.error());
   auto text = co_await (*call)->read_all();
   if (!text) co_return std::unexpected(text.error());
-  auto json = api::Json::parse(*text, nullptr, false);
+  auto json = api::parse_json(*text);
   if (!json.is_object()) {
     co_return fail(ErrorCode::kUpstream,
                    "upstream provider " + settings.provider + " returned a body that is not a JSON object");

@@ -44,6 +44,19 @@ BAD_INPUTS = [
     ("native-prompt-null", NATIVE, '{"prompt": null}'),
 ]
 
+# ~200 KB of JSON nesting 70 000 levels deep inside fields passed upstream: serialising it
+# recursively overflowed the stack and killed the process.
+DEEP = "[" * 70000 + "]" * 70000
+DEEP_INPUTS = [
+    ("openai-response-format", OPENAI, '{"messages": [{"role": "user", "content": "hi"}], "response_format": %s}'),
+    ("openai-unknown-field", OPENAI, '{"messages": [{"role": "user", "content": "hi"}], "extra": %s}'),
+    ("openai-tool-schema", OPENAI, '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function",'
+     ' "function": {"name": "f", "parameters": {"type": "object", "properties": %s}}}]}'),
+    ("anthropic-metadata", ANTHROPIC, '{"max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],'
+     ' "metadata": %s}'),
+    ("native-extra", NATIVE, '{"prompt": "hi", "extra": %s}'),
+]
+
 
 def assert_route_error(resp, path: str, status: int) -> dict:
     if path == ANTHROPIC:
@@ -56,6 +69,41 @@ def test_bad_input_is_400(gw_openai, path, raw):
     r = gw_openai.request("POST", path, data=raw, headers={"Content-Type": "application/json"})
     assert_route_error(r, path, 400)
     assert not gw_openai.fake.calls, "a bad request reached the provider"
+
+
+@pytest.mark.parametrize("path,template", [(p, t) for _, p, t in DEEP_INPUTS], ids=[i for i, _, _ in DEEP_INPUTS])
+def test_deeply_nested_json_is_400_and_the_gateway_lives(any_gw, path, template):
+    r = any_gw.request("POST", path, data=template % DEEP, headers={"Content-Type": "application/json"})
+    error = assert_route_error(r, path, 400)
+    assert "deeper than 128 levels" in json.dumps(error), error
+    assert not any_gw.fake.calls, "a bad request reached the provider"
+    assert any_gw.get("/healthz").status_code == 200
+
+
+def test_nesting_up_to_the_limit_is_served(gw_openai):
+    prompt = uniq("nested")
+    body = oa_body(prompt)
+    body["metadata"] = json.loads("[" * 120 + "]" * 120)
+    assert_completion(gw_openai.post(OPENAI, body), answer_for(prompt))
+
+
+@pytest.mark.parametrize("field", ["stream", "temperature", "max_tokens", "tools", "stream_options", "model",
+                                   "response_format", "user", "n"])
+def test_null_optional_field_means_absent(any_gw, field):
+    prompt = uniq(f"null {field}")
+    body = oa_body(prompt)
+    body[field] = None
+    assert_completion(any_gw.post(OPENAI, body), answer_for(prompt))
+
+
+@pytest.mark.parametrize("field", ["stream", "temperature", "system", "stop_sequences", "metadata", "tools"])
+def test_null_optional_field_means_absent_on_the_anthropic_route(any_gw, field):
+    prompt = uniq(f"null {field}")
+    body = an_body(prompt)
+    body[field] = None
+    r = any_gw.post(ANTHROPIC, body)
+    assert r.status_code == 200, r.text
+    assert r.json()["content"][0]["text"] == answer_for(prompt)
 
 
 def test_server_serves_after_bad_inputs(gw_openai):
