@@ -96,11 +96,10 @@ asio::awaitable<Result<std::optional<api::Json>>> SseChunkStream::next() {
     }
     for (auto& chunk : out) ready_.push_back(std::move(chunk));
     if (ended_) {
-      // Read the (empty) rest so the pooled connection stays reusable.
-      while (true) {
-        auto rest = co_await call_->read();
-        if (!rest || !*rest) break;
-      }
+      // The terminal event ends the answer: an upstream that keeps the response open after it
+      // must not hold the client's end back. Releasing the call keeps the connection for reuse
+      // when its body had already ended and closes it when it had not.
+      call_.reset();
     } else if (!*bytes) {
       co_return fail(ErrorCode::kUpstream,
                      "upstream provider " + provider_ + " closed the stream before it finished");

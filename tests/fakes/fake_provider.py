@@ -16,6 +16,7 @@ Magic strings in the last user message steer it:
   [[tool]]      answer with a get_weather tool call ({"city":"Paris"}), as deltas when streaming
   [[cut]]       send part of the answer, then close the connection abruptly
   [[garbage]]   200 with a body that is not JSON
+  [[linger:3]]  streams only: keep the response open that many seconds after the terminal event
 
 Use from Python: `fake = FakeProvider().start(); fake.url; fake.calls; fake.reset(); fake.stop()`.
 Use as a script (benchmarks): `python3 fake_provider.py --port 0 --latency-ms 50` prints the port.
@@ -44,6 +45,7 @@ MODELS = ["gpt-4o-mini", "gpt-4o", "grok-2-latest", "claude-haiku-4-5"]
 _AZURE_PATH = re.compile(r"/openai/deployments/([^/]+)/chat/completions")
 _FAIL = re.compile(r"\[\[fail:(\d{3})\]\]")
 _SLOW = re.compile(r"\[\[slow:(\d+(?:\.\d+)?)\]\]")
+_LINGER = re.compile(r"\[\[linger:(\d+(?:\.\d+)?)\]\]")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,6 +112,8 @@ class _Plan:
         slow = _SLOW.search(prompt)
         self.fail_status = int(fail.group(1)) if fail else None
         self.slow_secs = float(slow.group(1)) if slow else 0.0
+        linger = _LINGER.search(prompt)
+        self.linger_secs = float(linger.group(1)) if linger else 0.0
         self.tool = "[[tool]]" in prompt
         self.cut = "[[cut]]" in prompt
         self.garbage = "[[garbage]]" in prompt
@@ -519,6 +523,9 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(fake.chunk_delay)
                 contents_sent += 1
             self._write_chunk(data)
+        if plan.linger_secs:
+            self.wfile.flush()
+            time.sleep(plan.linger_secs)
         self.wfile.write(b"0\r\n\r\n")
 
 

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from conftest import (PROVIDER_KEY, an_body, answer_for, assert_anthropic_error, assert_completion,
-                      assert_openai_error, native_body, oa_body, raw_exchange, uniq)
+from conftest import (PROVIDER_KEY, an_body, answer_for, assert_anthropic_error, assert_anthropic_stream,
+                      assert_completion, assert_layer, assert_openai_error, assert_openai_stream, native_body, oa_body, raw_exchange,
+                      uniq)
 
 OPENAI, ANTHROPIC, NATIVE = "/v1/chat/completions", "/v1/messages", "/api/chat"
 MSG = [{"role": "user", "content": "hi"}]
@@ -245,6 +246,21 @@ def test_garbage_request_does_not_kill_server(gw_openai, payload):
         status = int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/1.") else 0
         assert 400 <= status < 500 or status == 505, reply[:200]
     assert gw_openai.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("path,make,check", [(OPENAI, oa_body, assert_openai_stream),
+                                              (ANTHROPIC, an_body, assert_anthropic_stream)], ids=["openai", "anthropic"])
+def test_terminal_event_ends_the_stream_though_the_upstream_lingers(any_gw, path, make, check):
+    """An upstream that keeps its response open after [DONE] / message_stop: the client's stream ends
+    at once (it used to wait for the stream silence timeout), and the complete answer is cached."""
+    prompt = uniq("linger") + " [[linger:6]]"
+    started = time.monotonic()
+    result = any_gw.stream(path, make(prompt, stream=True), timeout=20)
+    assert time.monotonic() - started < 3, "the terminal event was held back"
+    check(result, answer_for(prompt))
+    again = any_gw.stream(path, make(prompt, stream=True), timeout=20)
+    check(again, answer_for(prompt))
+    assert_layer(again, "l1a")
 
 
 def test_client_disconnect_mid_stream_does_not_kill_server(gw_openai):
