@@ -32,7 +32,24 @@ unit: build
 integration: build
 	ISARTOR_BIN=$(CURDIR)/$(BUILD)/isartor $(PYTEST) tests/integration -q
 
-test: unit integration
+deploy-test: build
+	ISARTOR_BIN=$(CURDIR)/$(BUILD)/isartor $(PYTEST) tests/deploy -q
+
+test: unit integration deploy-test
+
+# Release artefacts (README "Installing"): dist/isartor-<version>-linux-<arch>.tar.gz + .sha256,
+# dist/isartor_<version>_<debarch>.deb; install puts bin/isartor and share/isartor/ under
+# $(DESTDIR)$(PREFIX).
+PREFIX ?= /usr/local
+.PHONY: dist deb install deploy-test
+dist: build
+	ISARTOR_BIN=$(BUILD)/isartor scripts/dist.sh tar
+
+deb: build
+	ISARTOR_BIN=$(BUILD)/isartor scripts/dist.sh deb
+
+install: build
+	ISARTOR_BIN=$(BUILD)/isartor DESTDIR=$(DESTDIR) scripts/dist.sh install $(PREFIX)
 
 bench: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON $(CMAKE_FLAGS)

@@ -28,6 +28,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   wrk redis-server libhiredis-dev
   qemu-user binutils
+  systemd adduser
 )
 python_packages=(
   "pytest==9.2.0" "requests" "openai==3.51.0" "anthropic==2.10.0" "gguf==0.19.0" "numpy"
