@@ -50,7 +50,7 @@ class AnthropicProvider final : public ProviderClient {
     std::string payload = request.dump();
     auto call = co_await open_upstream(http_, settings_, std::move(payload), true);
     if (!call) co_return std::unexpected(call.error());
-    co_return std::make_unique<AnthropicSseStream>(std::move(*call), "anthropic");
+    co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_);
   }
 
  private:

@@ -59,7 +59,7 @@ asio::awaitable<Result<std::unique_ptr<ChunkStream>>> OpenAICompatibleProvider::
   std::string payload = request.dump();
   auto call = co_await open_upstream(http_, settings_, std::move(payload), true);
   if (!call) co_return std::unexpected(call.error());
-  co_return std::make_unique<OpenAISseStream>(std::move(*call), settings_.provider);
+  co_return std::make_unique<OpenAISseStream>(std::move(*call), settings_);
 }
 
 namespace {

@@ -88,7 +88,12 @@ asio::awaitable<Result<std::optional<api::Json>>> SseChunkStream::next() {
     std::vector<api::Json> out;
     for (const auto& event : events) {
       auto terminal = decode(event, out);
-      if (!terminal) co_return std::unexpected(terminal.error());
+      if (!terminal) {
+        // In-band errors may echo the key (OpenAI's "Incorrect API key provided: sk-...").
+        Error error = terminal.error();
+        error.message = api::redact(std::move(error.message), {api_key_});
+        co_return std::unexpected(std::move(error));
+      }
       if (*terminal) {
         ended_ = true;
         break;

@@ -37,8 +37,9 @@ boost::asio::awaitable<Result<api::Json>> post_json(HttpClient& http, const Upst
 // the terminal event. A body that ends before it is an error: an interrupted stream.
 class SseChunkStream : public ChunkStream {
  public:
-  SseChunkStream(std::unique_ptr<HttpCall> call, std::string provider)
-      : call_(std::move(call)), provider_(std::move(provider)) {}
+  // Errors it returns have the provider's key redacted, so no sink (client, log) ever sees it.
+  SseChunkStream(std::unique_ptr<HttpCall> call, const UpstreamSettings& settings)
+      : call_(std::move(call)), provider_(settings.provider), api_key_(settings.api_key) {}
   boost::asio::awaitable<Result<std::optional<api::Json>>> next() final;
 
  protected:
@@ -48,6 +49,7 @@ class SseChunkStream : public ChunkStream {
  private:
   std::unique_ptr<HttpCall> call_;
   std::string provider_;
+  std::string api_key_;
   api::SseParser parser_;
   std::deque<api::Json> ready_;
   bool ended_ = false;

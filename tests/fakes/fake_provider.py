@@ -17,6 +17,8 @@ Magic strings in the last user message steer it:
   [[cut]]       send part of the answer, then close the connection abruptly
   [[garbage]]   200 with a body that is not JSON
   [[linger:3]]  streams only: keep the response open that many seconds after the terminal event
+  [[stream-error]]  streams only: after two content events, an in-band error event quoting the
+                sent API key (as OpenAI's "Incorrect API key provided" does), then the end
 
 Use from Python: `fake = FakeProvider().start(); fake.url; fake.calls; fake.reset(); fake.stop()`.
 Use as a script (benchmarks): `python3 fake_provider.py --port 0 --latency-ms 50` prints the port.
@@ -117,6 +119,7 @@ class _Plan:
         self.tool = "[[tool]]" in prompt
         self.cut = "[[cut]]" in prompt
         self.garbage = "[[garbage]]" in prompt
+        self.stream_error = "[[stream-error]]" in prompt
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,6 +188,10 @@ class _OpenAIDialect:
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }
+
+    def stream_error(self, message: str) -> bytes:
+        return b"data: " + json.dumps({"error": {"message": message, "type": "server_error", "param": None,
+                                                 "code": None}}).encode() + b"\n\n"
 
     def stream(self, body: dict, model: str, text: str, tool: bool) -> Iterable[tuple[str, bytes]]:
         """Yields (kind, sse bytes); kind "content" marks the events the fake spaces out in time."""
@@ -301,6 +308,10 @@ class _AnthropicDialect:
         return {"id": "msg_fake" + uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
                 "model": model, "content": content, "stop_reason": "tool_use" if tool else "end_turn",
                 "stop_sequence": None, "usage": self._usage(body, text or TOOL_ARGUMENTS)}
+
+    def stream_error(self, message: str) -> bytes:
+        return b"event: error\ndata: " + json.dumps({"type": "error", "error": {"type": "api_error",
+                                                                             "message": message}}).encode() + b"\n\n"
 
     def stream(self, body: dict, model: str, text: str, tool: bool) -> Iterable[tuple[str, bytes]]:
         def event(name: str, payload: dict) -> bytes:
@@ -519,6 +530,9 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == "content":
                 if plan.cut and contents_sent == 2:
                     self._abort()
+                if plan.stream_error and contents_sent == 2:
+                    self._write_chunk(dialect.stream_error(f"Incorrect API key provided: {dialect.sent_key(self.headers)}"))
+                    break
                 if fake.chunk_delay:
                     time.sleep(fake.chunk_delay)
                 contents_sent += 1

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import (PROVIDER_KEY, an_body, answer_for, assert_anthropic_error, assert_anthropic_stream,
                       assert_completion, assert_layer, assert_openai_error, assert_openai_stream, native_body, oa_body, raw_exchange,
-                      uniq)
+                      long_uniq, uniq)
 
 OPENAI, ANTHROPIC, NATIVE = "/v1/chat/completions", "/v1/messages", "/api/chat"
 MSG = [{"role": "user", "content": "hi"}]
@@ -261,6 +261,19 @@ def test_terminal_event_ends_the_stream_though_the_upstream_lingers(any_gw, path
     again = any_gw.stream(path, make(prompt, stream=True), timeout=20)
     check(again, answer_for(prompt))
     assert_layer(again, "l1a")
+
+
+@pytest.mark.parametrize("path,make", [(OPENAI, oa_body), (ANTHROPIC, an_body)], ids=["openai", "anthropic"])
+def test_in_band_stream_error_echoing_the_key_reaches_no_sink(any_gw, path, make):
+    """The upstream's in-band error quotes its key: redacted where it enters, so neither the client's
+    error event nor any log line (at debug level) carries it."""
+    result = any_gw.stream(path, make(long_uniq("echo key") + " [[stream-error]]", stream=True))
+    received = result.raw.decode(errors="replace")
+    assert "Incorrect API key provided" in received, received
+    assert PROVIDER_KEY not in received
+    assert "Incorrect API key provided" in any_gw.log(), "the failure was not logged"
+    assert PROVIDER_KEY not in any_gw.log()
+    assert any_gw.get("/healthz").status_code == 200
 
 
 def test_client_disconnect_mid_stream_does_not_kill_server(gw_openai):
