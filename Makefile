@@ -51,6 +51,12 @@ deb: build
 install: build
 	ISARTOR_BIN=$(BUILD)/isartor DESTDIR=$(DESTDIR) scripts/dist.sh install $(PREFIX)
 
+# The container image (docker/Dockerfile) from the `make dist` archive, built and run with podman +
+# runc on a debootstrapped Debian 12 base; installs podman, runc, debootstrap. Not part of `make test`.
+.PHONY: test-container
+test-container:
+	scripts/container_test.sh
+
 bench: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)

@@ -12,8 +12,8 @@
 # Installs podman, runc and debootstrap with apt-get when missing (root). Bounded in time
 # (CONTAINER_TEST_TIMEOUT, default 900 s); removes the containers and the volume it made, even on
 # failure; keeps the base image and the layer cache for the next run.
-# Env: ISARTOR_DIST=dist/....tar.gz (default: the newest dist/isartor-*-linux-$(uname -m).tar.gz,
-# made by `make dist` when there is none), ISARTOR_BASE_IMAGE (default localhost/debian:bookworm-min).
+# Env: ISARTOR_DIST=dist/....tar.gz (default: a fresh `make dist` of this tree),
+# ISARTOR_BASE_IMAGE (default localhost/debian:bookworm-min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -95,15 +95,9 @@ base_secs=$(since "$t_base")
 # The release archive
 
 find_dist() { ls -t dist/isartor-*-linux-"$ARCH".tar.gz 2>/dev/null | head -1; }
-DIST="${ISARTOR_DIST:-$(find_dist)}"
+DIST="${ISARTOR_DIST:-}"
 if [ -z "$DIST" ]; then
-  # `make dist` is written alongside this script; wait for it rather than fail early.
-  deadline=$(( $(date +%s) + ${DIST_WAIT_SECS:-600} ))
-  until make -n dist >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "no dist/isartor-*-linux-$ARCH.tar.gz and no \`make dist\` target"
-    log "waiting for a \`make dist\` target..."
-    sleep 20
-  done
+  # A fresh archive of this tree, so that the image never packages a stale build.
   log "make dist"
   flock /tmp/isartor-build.lock make dist >"$WORK/dist.log" 2>&1 || { tail -30 "$WORK/dist.log" >&2; fail "make dist failed"; }
   DIST="$(find_dist)"
