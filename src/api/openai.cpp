@@ -224,10 +224,12 @@ Json chunk_choice(Json delta, const std::string& finish_reason) {
               {"finish_reason", finish_reason.empty() ? Json(nullptr) : Json(finish_reason)}};
 }
 
-// Splits at about `piece_chars` bytes, extending each piece to the end of a UTF-8 sequence.
+// Splits at about `piece_chars` bytes (more for a text of over kMaxReplayPieces pieces), extending
+// each piece to the end of a UTF-8 sequence.
 std::vector<std::string_view> utf8_pieces(std::string_view text, size_t piece_chars) {
   std::vector<std::string_view> pieces;
-  const size_t step = piece_chars == 0 ? text.size() : piece_chars;
+  const size_t step =
+      piece_chars == 0 ? text.size() : std::max(piece_chars, (text.size() + kMaxReplayPieces - 1) / kMaxReplayPieces);
   size_t pos = 0;
   while (pos < text.size()) {
     size_t end = std::min(text.size(), pos + step);

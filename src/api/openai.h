@@ -67,7 +67,10 @@ class CompletionAssembler {
 };
 
 // Replays a chat.completion as chunks: a role chunk, content in pieces of about `piece_chars`
-// (split at UTF-8 boundaries), tool_calls if any, then a finish chunk with usage. Pure.
+// (split at UTF-8 boundaries), tool_calls if any, then a finish chunk with usage. A text gets at
+// most kMaxReplayPieces pieces, longer ones for a long text, so that a replay costs memory in
+// proportion to the answer (a 1 MB answer in 16-byte pieces took 112 MB). Pure.
+inline constexpr size_t kMaxReplayPieces = 64;
 std::vector<Json> completion_to_chunks(const Json& completion, size_t piece_chars = 16);
 
 }  // namespace isartor::api

@@ -227,10 +227,29 @@ std::string version_string() {
          "\nllama.cpp: " + llama_print_system_info();
 }
 
+namespace {
+
+core::ConnectionBudget budget_for(const config::Config& config) {
+  const auto open_files = core::raise_open_files_limit();
+  const auto budget = core::connection_budget(open_files, config.max_connections, config.max_upstream_connections);
+  LOG_INFO(kTarget, "open files limit {}: up to {} client and {} upstream connections", open_files, budget.clients,
+           budget.upstream);
+  if (budget.clients + budget.upstream >= open_files) {
+    LOG_WARN(kTarget,
+             "ISARTOR__MAX_CONNECTIONS + ISARTOR__MAX_UPSTREAM_CONNECTIONS = {} leave no descriptors of the {} "
+             "allowed for models and logs: raise LimitNOFILE / ulimit -n",
+             budget.clients + budget.upstream, open_files);
+  }
+  return budget;
+}
+
+}  // namespace
+
 Gateway::Gateway(config::Config config)
     : config_(std::move(config)),
+      connections_(budget_for(config_)),
       gateway_key_digest_(sha256(config_.gateway_api_key)),
-      http_client_(std::make_unique<providers::HttpClient>()) {
+      http_client_(std::make_unique<providers::HttpClient>(static_cast<long>(connections_.upstream))) {
   std::function<void(std::stop_token)> l2_loader;
   pipeline_ = std::make_unique<pipeline::Pipeline>(build_layers(config_, *http_client_, l2_loader));
   if (l2_loader) l2_loader_ = std::jthread(std::move(l2_loader));
@@ -247,6 +266,7 @@ void Gateway::run() {
   options.idle_timeout = std::chrono::seconds(config_.idle_timeout_secs);
   options.shutdown_grace = std::chrono::seconds(config_.shutdown_grace_secs);
   options.threads = config_.worker_threads;
+  options.max_connections = connections_.clients;
   http::Server server(
       options, [this](const http::Request& r, http::Responder& w) { return handle(r, w); },
       [this](std::string_view path, const Error& e) { return render_error(path, e); });

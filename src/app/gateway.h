@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "config/config.h"
+#include "core/fd_limit.h"
 #include "core/sha256.h"
 #include "http/server.h"
 #include "pipeline/pipeline.h"
@@ -30,6 +31,7 @@ class Gateway {
 
  private:
   config::Config config_;
+  core::ConnectionBudget connections_;  // from the open-files limit, raised at construction
   Sha256Digest gateway_key_digest_;  // of config_.gateway_api_key, hashed once
   std::unique_ptr<providers::HttpClient> http_client_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;

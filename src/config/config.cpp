@@ -289,6 +289,8 @@ const std::vector<Field>& fields() {
         integer_field("ISARTOR__IDLE_TIMEOUT_SECS", at(&Config::idle_timeout_secs), 1),
         integer_field("ISARTOR__SHUTDOWN_GRACE_SECS", at(&Config::shutdown_grace_secs), 0),
         integer_field("ISARTOR__WORKER_THREADS", at(&Config::worker_threads), 0, 1024),
+        integer_field("ISARTOR__MAX_CONNECTIONS", at(&Config::max_connections), uint64_t{0}),
+        integer_field("ISARTOR__MAX_UPSTREAM_CONNECTIONS", at(&Config::max_upstream_connections), uint64_t{0}),
         enum_field("ISARTOR__CACHE_MODE", at(&Config::cache_mode), kCacheModes),
         enum_field("ISARTOR__CACHE_BACKEND", at(&Config::cache_backend), kCacheBackends),
         url_field("ISARTOR__REDIS_URL", at(&Config::redis_url), {"redis://", "rediss://"}),

@@ -67,6 +67,8 @@ struct Config {
   int idle_timeout_secs = 60;                  // ISARTOR__IDLE_TIMEOUT_SECS (keep-alive)
   int shutdown_grace_secs = 30;                // ISARTOR__SHUTDOWN_GRACE_SECS
   int worker_threads = 0;                      // ISARTOR__WORKER_THREADS; 0 = hardware cores
+  uint64_t max_connections = 0;            // ISARTOR__MAX_CONNECTIONS; 0 = from the open-files limit
+  uint64_t max_upstream_connections = 0;   // ISARTOR__MAX_UPSTREAM_CONNECTIONS; 0 = likewise
 
   // Caches
   CacheMode cache_mode = CacheMode::kBoth;                  // ISARTOR__CACHE_MODE

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace isartor::log {
@@ -172,5 +173,14 @@ void write(Level level, std::string_view target, std::string_view message) {
 }
 
 void set_sink(std::function<void(std::string_view)> sink) { g_sink = std::move(sink); }
+
+std::optional<std::uint64_t> Throttle::allow(std::chrono::steady_clock::time_point now) {
+  if (last_ && now - *last_ < interval_) {
+    ++held_back_;
+    return std::nullopt;
+  }
+  last_ = now;
+  return std::exchange(held_back_, 0);
+}
 
 }  // namespace isartor::log

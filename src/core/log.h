@@ -4,7 +4,10 @@
 // Lines look like: 2026-11-25T14:33:00.123Z  INFO isartor > Listening on 0.0.0.0:8080 key=value
 #include <fmt/format.h>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +35,21 @@ void write(Level level, std::string_view target, std::string_view message);
 // For tests only: sends each finished line (with its trailing '\n') to `sink` instead of stderr;
 // an empty function restores stderr. Not thread-safe: call while nothing is logging.
 void set_sink(std::function<void(std::string_view)> sink);
+
+// Lets one line through per interval and counts the ones held back, for failures that can repeat
+// millions of times a second (accept() without file descriptors). One owner; not thread-safe.
+class Throttle {
+ public:
+  explicit Throttle(std::chrono::steady_clock::duration interval) : interval_(interval) {}
+  // The number of lines held back since the last one let through, when one may be written now;
+  // std::nullopt (and one more held back) otherwise.
+  std::optional<std::uint64_t> allow(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+
+ private:
+  std::chrono::steady_clock::duration interval_;
+  std::optional<std::chrono::steady_clock::time_point> last_;
+  std::uint64_t held_back_ = 0;
+};
 
 template <class... Args>
 void emit(Level level, std::string_view target, fmt::format_string<Args...> format, Args&&... args) {

@@ -64,6 +64,7 @@ struct Connection {
   beast::tcp_stream* stream = nullptr;
   asio::any_io_executor executor;
   bool idle = true;
+  std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
   // The session coroutine's cancellation: emitted when the client hangs up mid-request, it
   // cancels whatever the handler awaits (an upstream call, a local model).
   asio::cancellation_signal cancel;
@@ -91,10 +92,13 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<int> in_flight{0};
   std::atomic<uint16_t> bound_port{0};
+  std::atomic<std::size_t> open_connections{0};  // accepted and not yet closed
   std::mutex connections_mu;
   std::unordered_set<std::shared_ptr<Connection>> connections;
 
   asio::awaitable<void> accept_loop();
+  // Closes the connections waiting at least `idle_for` for a next request. Any thread.
+  void close_idle_connections(std::chrono::steady_clock::duration idle_for);
   asio::awaitable<void> session(tcp::socket socket, std::shared_ptr<Connection> conn);
   asio::awaitable<void> shutdown_on_signal();
 };
@@ -299,6 +303,7 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
   for (;;) {
     if (stopping.load()) break;
     conn->idle = true;
+    conn->idle_since = std::chrono::steady_clock::now();
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(options.max_body_bytes);
     parser.header_limit(64 * 1024);
@@ -380,15 +385,63 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
+void Server::Impl::close_idle_connections(std::chrono::steady_clock::duration idle_for) {
+  const auto before = std::chrono::steady_clock::now() - idle_for;
+  std::lock_guard lock(connections_mu);
+  for (const auto& conn : connections) {
+    asio::post(conn->executor, [conn, before] {
+      if (conn->idle && conn->idle_since <= before && conn->stream != nullptr) conn->stream->cancel();
+    });
+  }
+}
+
+namespace {
+
+// accept() failures that another try at once would only repeat (nginx pauses on the same).
+bool out_of_resources(const beast::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+         ec == beast::error_code(ENFILE, boost::system::system_category());
+}
+
+}  // namespace
+
 asio::awaitable<void> Server::Impl::accept_loop() {
+  constexpr auto kReportEvery = std::chrono::seconds(5);
+  log::Throttle failures(kReportEvery);
+  log::Throttle at_cap(kReportEvery);
+  log::Throttle drains(std::chrono::seconds(1));
+  asio::steady_timer pause(acceptor->get_executor());
+  const auto wait = [&](std::chrono::milliseconds period) -> asio::awaitable<void> {
+    pause.expires_after(period);
+    co_await pause.async_wait(kAwait);
+  };
   for (;;) {
+    if (stopping.load()) co_return;
+    if (options.max_connections != 0 && open_connections.load() >= options.max_connections) {
+      if (auto held = at_cap.allow()) {
+        LOG_WARN(kTarget, "{} connections open, the limit: new connections wait; closing idle keep-alive ones ({} more times since the last report)",
+                 open_connections.load(), *held);
+      }
+      if (drains.allow()) close_idle_connections(std::chrono::seconds(1));
+      co_await wait(std::chrono::milliseconds(10));
+      continue;
+    }
     auto& context = *contexts[next_context++ % contexts.size()];
     auto [ec, socket] = co_await acceptor->async_accept(context, kAwait);
     if (ec) {
       if (stopping.load() || ec == asio::error::operation_aborted) co_return;
-      LOG_WARN(kTarget, "accept failed: {}", ec.message());
+      const bool exhausted = out_of_resources(ec);
+      if (auto held = failures.allow()) {
+        LOG_WARN(kTarget, "accept failed: {}{} ({} more since the last report)", ec.message(),
+                 exhausted ? "; pausing new connections 100 ms, closing idle keep-alive ones" : "", *held);
+      }
+      if (exhausted) {
+        if (drains.allow()) close_idle_connections(std::chrono::seconds(1));
+        co_await wait(std::chrono::milliseconds(100));
+      }
       continue;
     }
+    open_connections.fetch_add(1);
     socket.set_option(tcp::no_delay(true), ec);
     auto ex = socket.get_executor();
     auto conn = std::make_shared<Connection>();
@@ -396,7 +449,8 @@ asio::awaitable<void> Server::Impl::accept_loop() {
     // The completion handler holds the connection too: the signal behind the slot must outlive
     // the session's frame and its cancellation state.
     asio::co_spawn(ex, session(std::move(socket), conn),
-                   asio::bind_cancellation_slot(slot, [conn](std::exception_ptr e) {
+                   asio::bind_cancellation_slot(slot, [this, conn](std::exception_ptr e) {
+                     open_connections.fetch_sub(1);
                      if (!e) return;
                      try {
                        std::rethrow_exception(e);
@@ -419,14 +473,10 @@ asio::awaitable<void> Server::Impl::shutdown_on_signal() {
   asio::steady_timer timer(*contexts.front());
   auto deadline = std::chrono::steady_clock::now() + options.shutdown_grace;
   for (;;) {
+    // Connections waiting for a next request are woken so they see `stopping` and close.
+    close_idle_connections(std::chrono::seconds(0));
     {
-      // Connections waiting for a next request are woken so they see `stopping` and close.
       std::lock_guard lock(connections_mu);
-      for (const auto& conn : connections) {
-        asio::post(conn->executor, [conn] {
-          if (conn->idle && conn->stream != nullptr) conn->stream->cancel();
-        });
-      }
       if (connections.empty()) break;
     }
     if (std::chrono::steady_clock::now() >= deadline) {

@@ -6,6 +6,7 @@
 // request to a Handler and gives it a Responder for a whole response or a chunked SSE stream.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -63,6 +64,9 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{60};    // keep-alive wait for the next request
   std::chrono::seconds shutdown_grace{30};  // in-flight requests get this long after SIGTERM
   int threads = 0;                          // 0 = hardware concurrency
+  // Client connections open at once; 0 = no cap. At the cap new connections wait in the listen
+  // backlog and keep-alive connections idle for a second or more are closed to make room.
+  std::size_t max_connections = 0;
 };
 
 class Server {
@@ -70,7 +74,9 @@ class Server {
   Server(ServerOptions options, Handler handler, ErrorRenderer render_error);
   ~Server();
   // Binds (throws std::runtime_error naming the address if it cannot), then serves until
-  // SIGINT/SIGTERM; returns after in-flight requests finished or the grace period ran out.
+  // SIGINT/SIGTERM; returns after in-flight requests finished or the grace period ran out. When
+  // accept() fails for want of descriptors or memory it pauses 100 ms instead of spinning, closes
+  // idle keep-alive connections and logs one line per 5 s with the count held back.
   void run();
   // The bound port (useful with port 0). Valid after run() started listening.
   uint16_t port() const;

@@ -274,11 +274,12 @@ asio::awaitable<Result<std::string>> HttpCall::read_all() {
   }
 }
 
-HttpClient::HttpClient() : impl_(std::make_unique<Impl>()) {
+HttpClient::HttpClient(long max_connections) : impl_(std::make_unique<Impl>()) {
   static std::once_flag curl_global;
   std::call_once(curl_global, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   impl_->multi = curl_multi_init();
   curl_multi_setopt(impl_->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  if (max_connections > 0) curl_multi_setopt(impl_->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections);
   impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
 }
 

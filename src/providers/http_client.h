@@ -44,7 +44,9 @@ class HttpCall {
 
 class HttpClient {
  public:
-  HttpClient();
+  // At most `max_connections` upstream connections open at once (0 = no cap); transfers beyond
+  // it wait in libcurl's queue for a free connection, their timeouts running.
+  explicit HttpClient(long max_connections = 0);
   ~HttpClient();  // stops the thread, aborting transfers still running
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

@@ -337,6 +337,19 @@ TEST(CompletionToChunks, NeverSplitsUtf8Sequences) {
   EXPECT_EQ(completion_to_chunks(make_completion("i", "m", 0, text, "stop", {}), 1).size(), 8u);
 }
 
+TEST(CompletionToChunks, LongTextsGetLongerPiecesNotMorePieces) {
+  std::string text;
+  for (int i = 0; i < 100000; ++i) text += i % 7 == 0 ? "\xc3\xa9" : "abcdefghij";  // about 1 MB
+  const auto chunks = completion_to_chunks(make_completion("i", "m", 0, text, "stop", {}), 16);
+  ASSERT_LE(chunks.size(), kMaxReplayPieces + 2);  // + role and finish
+  ASSERT_GE(chunks.size(), kMaxReplayPieces);
+  std::string joined;
+  for (size_t i = 1; i + 1 < chunks.size(); ++i) joined += chunks[i]["choices"][0]["delta"]["content"].get<std::string>();
+  EXPECT_EQ(joined, text);
+  // A short text keeps its 16-byte pieces.
+  EXPECT_EQ(completion_to_chunks(make_completion("i", "m", 0, std::string(64, 'x'), "stop", {}), 16).size(), 6u);
+}
+
 TEST(CompletionToChunks, ToolCallsStreamLikeOpenAI) {
   std::vector<Json> chunks = completion_to_chunks(tool_completion(), 8);
   bool saw_header = false;

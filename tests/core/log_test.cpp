@@ -194,5 +194,16 @@ TEST_F(LogTest, EmptySinkRestoresStderr) {
   EXPECT_THAT(lines_, IsEmpty());
 }
 
+TEST(Throttle, OneLinePerIntervalCountingTheOnesHeldBack) {
+  using namespace std::chrono_literals;
+  Throttle throttle(5s);
+  const auto t0 = std::chrono::steady_clock::time_point{} + 100s;
+  EXPECT_EQ(throttle.allow(t0), 0u);
+  EXPECT_EQ(throttle.allow(t0 + 1s), std::nullopt);
+  EXPECT_EQ(throttle.allow(t0 + 4999ms), std::nullopt);
+  EXPECT_EQ(throttle.allow(t0 + 5s), 2u);
+  EXPECT_EQ(throttle.allow(t0 + 11s), 0u);
+}
+
 }  // namespace
 }  // namespace isartor::log

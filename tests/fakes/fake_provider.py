@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import re
 import signal
@@ -36,7 +37,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_API_KEY = "sk-test-fake-0123456789abcdef"
@@ -447,7 +448,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake._record({"method": self.command, "path": url.path, "query": query,
                           "headers": {k.lower(): v for k, v in self.headers.items()},
                           "body": body, "raw_body": raw.decode("utf-8", "replace"), "time": time.time()})
-            self._route(url.path, query, body, bad_json)
+            with fake.active():
+                self._route(url.path, query, body, bad_json)
         except _Aborted:
             self.close_connection = True
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
@@ -570,6 +572,8 @@ class FakeProvider:
         self.verbose = verbose
         self._calls: collections.deque = collections.deque(maxlen=max_calls)
         self._lock = threading.Lock()
+        self._active = 0
+        self.peak_active = 0  # the most requests answered at once since the last reset()
         self._server = _Server((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -614,6 +618,19 @@ class FakeProvider:
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
+            self.peak_active = self._active
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Counts a request being answered (peak_active)."""
+        with self._lock:
+            self._active += 1
+            self.peak_active = max(self.peak_active, self._active)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
 
     def calls_for(self, prompt: str) -> list[dict]:
         """The calls whose last user message contains `prompt`."""
