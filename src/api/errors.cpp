@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "api/sse.h"
+#include "core/strings.h"
 
 namespace isartor::api {
 namespace {
@@ -23,7 +24,9 @@ OpenAIKind openai_kind(ErrorCode code) {
     case ErrorCode::kUnauthorized: return {"authentication_error", "invalid_api_key"};
     case ErrorCode::kNotFound: return {"not_found_error", nullptr};
     case ErrorCode::kMethodNotAllowed: return {"invalid_request_error", "method_not_allowed"};
+    case ErrorCode::kRequestTimeout: return {"invalid_request_error", "request_timeout"};
     case ErrorCode::kPayloadTooLarge: return {"invalid_request_error", "request_too_large"};
+    case ErrorCode::kNotImplemented: return {"invalid_request_error", "not_implemented"};
     case ErrorCode::kUpstream: return {"api_error", "upstream_error"};
     case ErrorCode::kUpstreamTimeout: return {"api_error", "timeout"};
     case ErrorCode::kUnavailable: return {"service_unavailable", nullptr};
@@ -38,7 +41,9 @@ const char* anthropic_type(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidRequest:
     case ErrorCode::kUnprocessable:
-    case ErrorCode::kMethodNotAllowed: return "invalid_request_error";
+    case ErrorCode::kMethodNotAllowed:
+    case ErrorCode::kRequestTimeout:
+    case ErrorCode::kNotImplemented: return "invalid_request_error";
     case ErrorCode::kUnauthorized: return "authentication_error";
     case ErrorCode::kNotFound: return "not_found_error";
     case ErrorCode::kPayloadTooLarge: return "request_too_large";
@@ -74,14 +79,6 @@ bool is_token_char(char c) {
   return is_key_char(c) || c == '.' || c == '~' || c == '+' || c == '/' || c == '=';
 }
 
-bool starts_with_ci(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
-  }
-  return true;
-}
-
 // A prefix (lower case) that introduces a secret: after it come `separators`, at least one of
 // them from `required` when that is non-empty, then the secret itself of `min_length` chars.
 struct SecretPattern {
@@ -109,7 +106,7 @@ std::string redact_pattern(std::string_view text, const SecretPattern& pattern) 
   while (pos < text.size()) {
     const std::string_view rest = text.substr(pos);
     const bool at_word_start = pos == 0 || !is_alnum(text[pos - 1]);
-    const bool matches = pattern.ignore_case ? starts_with_ci(rest, pattern.prefix)
+    const bool matches = pattern.ignore_case ? core::istarts_with(rest, pattern.prefix)
                                              : rest.starts_with(pattern.prefix);
     if (!at_word_start || !matches) {
       out += text[pos++];

@@ -15,6 +15,7 @@
 #include "core/cpu_baseline.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "core/strings.h"
 #include "pipeline/cloud_layer.h"
 #include "pipeline/exact_cache_layer.h"
 #include "pipeline/local_model_layer.h"
@@ -62,8 +63,9 @@ http::Response json_response(int status, const api::Json& body) {
 std::string_view presented_key(const http::Request& request) {
   if (auto key = request.header("X-API-Key"); !key.empty()) return key;
   std::string_view auth = request.header("Authorization");
+  // The scheme is case-insensitive (RFC 9110 11.1): "bearer" and "BEARER" are the same.
   constexpr std::string_view kBearer = "Bearer ";
-  if (auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer) return auth.substr(kBearer.size());
+  if (core::istarts_with(auth, kBearer)) return core::trim(auth.substr(kBearer.size()));
   return {};
 }
 
@@ -264,6 +266,7 @@ void Gateway::run() {
   options.max_body_bytes = config_.max_body_bytes;
   options.header_timeout = std::chrono::seconds(config_.header_timeout_secs);
   options.idle_timeout = std::chrono::seconds(config_.idle_timeout_secs);
+  options.write_timeout = std::chrono::seconds(config_.write_timeout_secs);
   options.shutdown_grace = std::chrono::seconds(config_.shutdown_grace_secs);
   options.threads = config_.worker_threads;
   options.max_connections = connections_.clients;

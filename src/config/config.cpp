@@ -287,6 +287,7 @@ const std::vector<Field>& fields() {
         integer_field("ISARTOR__MAX_BODY_BYTES", at(&Config::max_body_bytes), uint64_t{1}),
         integer_field("ISARTOR__HEADER_TIMEOUT_SECS", at(&Config::header_timeout_secs), 1),
         integer_field("ISARTOR__IDLE_TIMEOUT_SECS", at(&Config::idle_timeout_secs), 1),
+        integer_field("ISARTOR__WRITE_TIMEOUT_SECS", at(&Config::write_timeout_secs), 1),
         integer_field("ISARTOR__SHUTDOWN_GRACE_SECS", at(&Config::shutdown_grace_secs), 0),
         integer_field("ISARTOR__WORKER_THREADS", at(&Config::worker_threads), 0, 1024),
         integer_field("ISARTOR__MAX_CONNECTIONS", at(&Config::max_connections), uint64_t{0}),

@@ -65,6 +65,7 @@ struct Config {
   uint64_t max_body_bytes = 4 * 1024 * 1024;   // ISARTOR__MAX_BODY_BYTES
   int header_timeout_secs = 30;                // ISARTOR__HEADER_TIMEOUT_SECS
   int idle_timeout_secs = 60;                  // ISARTOR__IDLE_TIMEOUT_SECS (keep-alive)
+  int write_timeout_secs = 60;                 // ISARTOR__WRITE_TIMEOUT_SECS
   int shutdown_grace_secs = 30;                // ISARTOR__SHUTDOWN_GRACE_SECS
   int worker_threads = 0;                      // ISARTOR__WORKER_THREADS; 0 = hardware cores
   uint64_t max_connections = 0;            // ISARTOR__MAX_CONNECTIONS; 0 = from the open-files limit

@@ -5,14 +5,13 @@
 #include <string>
 #include <string_view>
 
+#include "core/strings.h"
+
 namespace isartor::config::detail {
 
-// Without leading/trailing spaces, tabs, CR and LF. Pure.
-std::string_view trim(std::string_view text);
-
-// ASCII upper/lower case copies. Pure.
-std::string to_upper(std::string_view text);
-std::string to_lower(std::string_view text);
+using core::to_lower;
+using core::to_upper;
+using core::trim;
 
 // `text` double-quoted with ", \ and control characters escaped, so a value fits on one line. Pure.
 std::string quote(std::string_view text);

@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/strings.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,23 +33,12 @@ struct Filter {
 Filter g_filter;
 std::function<void(std::string_view)> g_sink;
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 std::optional<Level> parse_level(std::string_view word) {
   static constexpr std::pair<std::string_view, Level> kLevels[] = {
       {"trace", Level::kTrace}, {"debug", Level::kDebug}, {"info", Level::kInfo},
       {"warn", Level::kWarn},   {"error", Level::kError}, {"off", Level::kOff}};
   for (const auto& [name, level] : kLevels) {
-    if (name.size() == word.size() &&
-        std::equal(name.begin(), name.end(), word.begin(), [](char a, char b) {
-          return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
-        })) {
-      return level;
-    }
+    if (core::iequals(name, word)) return level;
   }
   return std::nullopt;
 }
@@ -119,7 +110,7 @@ void init(std::string_view filter_spec) {
   Filter filter;
   while (!filter_spec.empty()) {
     const size_t comma = filter_spec.find(',');
-    const std::string_view item = trim(filter_spec.substr(0, comma));
+    const std::string_view item = core::trim(filter_spec.substr(0, comma));
     filter_spec =
         comma == std::string_view::npos ? std::string_view() : filter_spec.substr(comma + 1);
     const size_t equals = item.find('=');
@@ -127,8 +118,8 @@ void init(std::string_view filter_spec) {
       if (const auto level = parse_level(item)) filter.default_level = *level;
       continue;
     }
-    const std::string_view target = trim(item.substr(0, equals));
-    const auto level = parse_level(trim(item.substr(equals + 1)));
+    const std::string_view target = core::trim(item.substr(0, equals));
+    const auto level = parse_level(core::trim(item.substr(equals + 1)));
     if (!level) continue;
     if (target.empty()) {
       filter.default_level = *level;

@@ -13,7 +13,9 @@ enum class ErrorCode {
   kUnauthorized,      // 401
   kNotFound,          // 404
   kMethodNotAllowed,  // 405
+  kRequestTimeout,    // 408: the client did not send its request in time
   kPayloadTooLarge,   // 413
+  kNotImplemented,    // 501: a request framing (Transfer-Encoding) the server does not support
   kUpstream,          // 502: provider failed or answered garbage
   kUpstreamTimeout,   // 504
   kUnavailable,       // 503: layer/provider not configured or not ready

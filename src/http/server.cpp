@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "core/strings.h"
 
 namespace isartor::http {
 namespace asio = boost::asio;
@@ -38,21 +39,11 @@ namespace {
 constexpr const char* kTarget = "isartor::http";
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 std::string_view Request::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (iequals(k, name)) return v;
+    if (core::iequals(k, name)) return v;
   }
   return {};
 }
@@ -113,7 +104,7 @@ bool safe_header(std::string_view name, std::string_view value) {
     return false;
   }
   for (std::string_view framing : {"Content-Length", "Transfer-Encoding", "Connection", "Content-Type", "Server"}) {
-    if (iequals(name, framing)) return false;
+    if (core::iequals(name, framing)) return false;
   }
   return true;
 }
@@ -168,8 +159,9 @@ std::string render_head(int status, unsigned version, bool keep_alive, std::stri
 class BeastResponder final : public Responder {
  public:
   // head_only: a HEAD request, answered with the head a GET would get and no body.
-  BeastResponder(beast::tcp_stream& stream, unsigned version, bool keep_alive, bool head_only = false)
-      : stream_(stream), version_(version), keep_alive_(keep_alive), head_only_(head_only) {}
+  BeastResponder(beast::tcp_stream& stream, std::chrono::seconds write_timeout, unsigned version, bool keep_alive,
+                 bool head_only = false)
+      : stream_(stream), write_timeout_(write_timeout), version_(version), keep_alive_(keep_alive), head_only_(head_only) {}
 
   bool closed() const { return closed_; }
   bool answered() const { return answered_; }
@@ -213,14 +205,27 @@ class BeastResponder final : public Responder {
   }
 
  private:
+  // Most writes fit the socket's send buffer and complete at once (the socket is non-blocking),
+  // with no timer. The rest waits for the client under the write timeout, so a client that stops
+  // reading is dropped instead of holding its connection and buffers forever.
   template <typename Buffers>
   asio::awaitable<bool> write_all(const Buffers& buffers) {
-    auto [ec, n] = co_await asio::async_write(stream_, buffers, kAwait);
+    beast::error_code ec;
+    const std::size_t sent = stream_.socket().write_some(buffers, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    if (!ec && sent < asio::buffer_size(buffers)) {
+      beast::buffers_suffix<Buffers> rest(buffers);
+      rest.consume(sent);
+      stream_.expires_after(write_timeout_);
+      std::tie(ec, std::ignore) = co_await asio::async_write(stream_, rest, kAwait);
+      stream_.expires_never();
+    }
     closed_ = static_cast<bool>(ec);
     co_return !ec;
   }
 
   beast::tcp_stream& stream_;
+  std::chrono::seconds write_timeout_;
   unsigned version_;
   bool keep_alive_;
   bool head_only_;
@@ -289,6 +294,64 @@ std::optional<Error> read_error(const beast::error_code& ec) {
   return std::nullopt;
 }
 
+// The deadline of a request once its first byte arrived. It cancels the read rather than closing
+// the socket (what beast's own timeout does), so that the client can still be told 408. Lives in
+// the session's frame; the timer's handler holds only the shared state, which outlives both.
+class RequestDeadline {
+ public:
+  explicit RequestDeadline(tcp::socket& socket) : timer_(socket.get_executor()), state_(std::make_shared<State>()) {
+    state_->socket = &socket;
+  }
+  ~RequestDeadline() { state_->socket = nullptr; }
+  RequestDeadline(const RequestDeadline&) = delete;
+  RequestDeadline& operator=(const RequestDeadline&) = delete;
+
+  void arm(std::chrono::steady_clock::duration after) {
+    state_->expired = false;
+    timer_.expires_after(after);
+    timer_.async_wait([state = state_, generation = ++state_->generation](const beast::error_code& ec) {
+      // A late handler of an earlier arm() or of a disarmed deadline finds the generation moved.
+      if (ec || generation != state->generation || state->socket == nullptr) return;
+      state->expired = true;
+      beast::error_code ignored;
+      state->socket->cancel(ignored);
+    });
+  }
+  void disarm() {
+    ++state_->generation;
+    timer_.cancel();
+  }
+  bool expired() const { return state_->expired; }
+
+ private:
+  struct State {
+    tcp::socket* socket = nullptr;
+    unsigned generation = 0;
+    bool expired = false;
+  };
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
+// Framing the parser accepts but RFC 9112 does not: answered, then the connection is closed, so
+// that no proxy in front can read the body differently (request smuggling).
+std::optional<Error> framing_error(const bhttp::request<bhttp::string_body>& req) {
+  const auto codings = req.count(bhttp::field::transfer_encoding);
+  if (codings > 0) {
+    if (req.count(bhttp::field::content_length) > 0) {
+      return Error(ErrorCode::kInvalidRequest, "a request must not carry both Transfer-Encoding and Content-Length");
+    }
+    const std::string_view coding = core::trim(req[bhttp::field::transfer_encoding]);
+    if (codings > 1 || !core::iequals(coding, "chunked")) {
+      return Error(ErrorCode::kNotImplemented, "Transfer-Encoding other than chunked is not supported");
+    }
+  }
+  if (req.version() >= 11 && req.count(bhttp::field::host) == 0) {
+    return Error(ErrorCode::kInvalidRequest, "an HTTP/1.1 request needs a Host header");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<Connection> conn) {
@@ -299,6 +362,9 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     std::lock_guard lock(connections_mu);
     connections.insert(conn);
   }
+  beast::error_code nb_ec;
+  stream.socket().non_blocking(true, nb_ec);  // for BeastResponder's immediate writes
+  RequestDeadline deadline(stream.socket());
   beast::flat_buffer buffer;
   for (;;) {
     if (stopping.load()) break;
@@ -307,10 +373,22 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(options.max_body_bytes);
     parser.header_limit(64 * 1024);
-    stream.expires_after(options.idle_timeout);
-    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kAwait);
-    conn->idle = false;
-    if (!ec && parser.get()[bhttp::field::expect] == "100-continue") {
+    beast::error_code ec;
+    if (buffer.size() == 0) {
+      // The keep-alive wait for a request's first byte: at its end the connection closes quietly.
+      constexpr std::size_t kReadSize = 16 * 1024;
+      stream.expires_after(options.idle_timeout);
+      std::size_t n = 0;
+      std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(kReadSize), kAwait);
+      buffer.commit(n);
+      stream.expires_never();
+    }
+    if (ec) break;
+    // From its first byte the request, head and body, has the header timeout (slowloris).
+    deadline.arm(options.header_timeout);
+    std::tie(ec, std::ignore) = co_await bhttp::async_read_header(stream, buffer, parser, kAwait);
+    std::optional<Error> error = ec ? std::nullopt : framing_error(parser.get());
+    if (!ec && !error && parser.get()[bhttp::field::expect] == "100-continue") {
       // curl and others wait for this before sending a body; refuse early if it is too large.
       auto length = parser.content_length();
       if (!length || *length <= options.max_body_bytes) {
@@ -318,29 +396,33 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
         co_await bhttp::async_write(stream, cont, kAwait);
       }
     }
-    if (!ec) {
-      stream.expires_after(options.header_timeout);
-      std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kAwait);
+    if (!ec && !error) std::tie(ec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kAwait);
+    deadline.disarm();
+    // Until here shutdown and the connection cap may close the connection: no request is in hand.
+    conn->idle = false;
+    if (ec && deadline.expired()) {
+      error = Error(ErrorCode::kRequestTimeout, "the request did not arrive within ISARTOR__HEADER_TIMEOUT_SECS (" +
+                                                    std::to_string(options.header_timeout.count()) + " s)");
+    } else if (ec) {
+      error = read_error(ec);
+      if (!error) break;  // the client went away
     }
-    if (ec) {
-      if (auto error = read_error(ec)) {
-        // The request line is parsed before the body limit is checked, so the target is known
-        // even when the header stage failed; the route's error format depends on it.
-        std::string_view target = parser.get().target();
-        if (target.empty()) target = "/";
-        Response r = render_error(target.substr(0, target.find('?')), *error);
-        BeastResponder responder(stream, 11, false);
-        stream.expires_after(options.header_timeout);
-        co_await responder.send(std::move(r));
-        LOG_DEBUG(kTarget, "rejected request: {}", error->message);
-      }
+    if (error) {
+      // The request line is parsed before the body limit is checked, so the target is known
+      // even when the header stage failed; the route's error format depends on it.
+      std::string_view target = parser.get().target();
+      if (target.empty()) target = "/";
+      Response r = render_error(target.substr(0, target.find('?')), *error);
+      BeastResponder responder(stream, options.write_timeout, 11, false);
+      co_await responder.send(std::move(r));
+      LOG_DEBUG(kTarget, "rejected request: {}", error->message);
       break;
     }
-    stream.expires_never();
     auto& req = parser.get();
     bool keep_alive = req.keep_alive() && !stopping.load();
     Request request = to_request(req);
-    BeastResponder responder(stream, req.version(), keep_alive, req.method() == bhttp::verb::head);
+    BeastResponder responder(stream, options.write_timeout, req.version(), keep_alive,
+                             req.method() == bhttp::verb::head);
     in_flight.fetch_add(1);
     bool threw = false;
     bool client_gone = false;

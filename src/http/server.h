@@ -60,8 +60,9 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   uint16_t port = 8080;
   uint64_t max_body_bytes = 4 * 1024 * 1024;
-  std::chrono::seconds header_timeout{30};  // to receive a request once it started
+  std::chrono::seconds header_timeout{30};  // to receive a request from its first byte (then 408)
   std::chrono::seconds idle_timeout{60};    // keep-alive wait for the next request
+  std::chrono::seconds write_timeout{60};   // a write the client does not take; then it is dropped
   std::chrono::seconds shutdown_grace{30};  // in-flight requests get this long after SIGTERM
   int threads = 0;                          // 0 = hardware concurrency
   // Client connections open at once; 0 = no cap. At the cap new connections wait in the listen

@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 
+#include "core/strings.h"
+
 namespace isartor::inference::hf {
 
 namespace {
@@ -18,19 +20,6 @@ constexpr long kConnectTimeoutMs = 10000;
 // A download slower than 1 KiB/s for 30 s is treated as a dead connection (then resumed).
 constexpr long kLowSpeedBytes = 1024;
 constexpr long kLowSpeedSecs = 30;
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return text;
-}
 
 struct CurlUrl {
   CURLU* handle = curl_url();
@@ -48,7 +37,7 @@ struct CurlUrl {
 std::string url_origin(const std::string& url) {
   CurlUrl parsed;
   if (curl_url_set(parsed.handle, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return {};
-  return lower(parsed.get(CURLUPART_SCHEME) + "://" + parsed.get(CURLUPART_HOST) + ":" +
+  return core::to_lower(parsed.get(CURLUPART_SCHEME) + "://" + parsed.get(CURLUPART_HOST) + ":" +
                parsed.get(CURLUPART_PORT, CURLU_DEFAULT_PORT));
 }
 
@@ -74,7 +63,7 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
     hop->response.status = space == std::string_view::npos ? 0 : std::atol(line.data() + space + 1);
     return line.size();
   }
-  if (trim(line).empty()) {
+  if (core::trim(line).empty()) {
     if (hop->response.status >= 200 && !hop->headers_done) {
       hop->headers_done = true;
       if (hop->success() && *hop->on_headers && !(*hop->on_headers)(hop->response)) {
@@ -86,7 +75,7 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
   }
   auto colon = line.find(':');
   if (colon != std::string_view::npos) {
-    hop->response.headers[lower(trim(line.substr(0, colon)))] = std::string(trim(line.substr(colon + 1)));
+    hop->response.headers[core::to_lower(core::trim(line.substr(0, colon)))] = std::string(core::trim(line.substr(colon + 1)));
   }
   return line.size();
 }

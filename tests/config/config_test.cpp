@@ -480,6 +480,7 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__SHUTDOWN_GRACE_SECS",
       "ISARTOR__SIMILARITY_THRESHOLD",
       "ISARTOR__WORKER_THREADS",
+      "ISARTOR__WRITE_TIMEOUT_SECS",
   };
   EXPECT_EQ(names, expected);
   EXPECT_THAT(lines, testing::Contains("ISARTOR__CACHE_MODE=exact  # isartor.toml"));

@@ -1,0 +1,19 @@
+#pragma once
+// The text helpers the areas share: blank trimming and ASCII case. All pure and thread-safe.
+#include <string>
+#include <string_view>
+
+namespace isartor::core {
+
+// Without leading/trailing spaces, tabs, CR, LF, VT and FF.
+std::string_view trim(std::string_view text);
+
+// ASCII lower/upper case copies (other bytes, UTF-8 included, unchanged).
+std::string to_lower(std::string_view text);
+std::string to_upper(std::string_view text);
+
+// Equal / a prefix, ignoring ASCII case (header names, auth schemes).
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view text, std::string_view prefix);
+
+}  // namespace isartor::core
