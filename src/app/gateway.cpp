@@ -99,6 +99,7 @@ std::unique_ptr<pipeline::Layer> build_semantic_layer(const config::Config& conf
   options.threshold = config.similarity_threshold;
   options.ttl = std::chrono::seconds(config.cache_ttl_secs);
   options.capacity = config.cache_max_capacity;
+  options.max_bytes = config.cache_max_bytes;
   options.single_turn_only = config.semantic_single_turn_only;
   options.guard = config.semantic_guard;
   options.index = index_kind(config.semantic_index);
@@ -211,7 +212,8 @@ std::vector<std::unique_ptr<pipeline::Layer>> build_layers(const config::Config&
       LOG_WARN(kTarget, "ISARTOR__CACHE_BACKEND=redis is not available in this build; using the in-process cache");
     }
     layers.push_back(std::make_unique<pipeline::ExactCacheLayer>(std::make_unique<cache::MemoryBackend>(
-        config.cache_max_capacity, std::chrono::seconds(config.cache_ttl_secs))));
+        config.cache_max_capacity, std::chrono::seconds(config.cache_ttl_secs), 16, cache::MemoryBackend::Clock{},
+        config.cache_max_bytes)));
   }
   if (config::semantic_cache_enabled(config)) {
     if (auto layer = build_semantic_layer(config)) layers.push_back(std::move(layer));
@@ -251,7 +253,8 @@ Gateway::Gateway(config::Config config)
     : config_(std::move(config)),
       connections_(budget_for(config_)),
       gateway_key_digest_(sha256(config_.gateway_api_key)),
-      http_client_(std::make_unique<providers::HttpClient>(static_cast<long>(connections_.upstream))) {
+      http_client_(std::make_unique<providers::HttpClient>(
+          providers::HttpClientLimits{static_cast<long>(connections_.upstream), config_.max_response_bytes})) {
   std::function<void(std::stop_token)> l2_loader;
   pipeline_ = std::make_unique<pipeline::Pipeline>(build_layers(config_, *http_client_, l2_loader));
   if (l2_loader) l2_loader_ = std::jthread(std::move(l2_loader));

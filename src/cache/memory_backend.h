@@ -4,7 +4,9 @@
 // them). Keys are spread over n = max(1, min(shards, capacity)) shards by hash; capacity is split
 // so the total is exact: every shard holds capacity / n entries and the first capacity % n shards
 // one more. A shard evicts its least recently used entry when full even if others have room, so
-// an uneven key spread can hold fewer than `capacity` entries, never more.
+// an uneven key spread can hold fewer than `capacity` entries, never more. `max_bytes` (keys plus
+// values) is split the same way; a shard evicts until the new entry fits, and an entry larger
+// than a shard's share is not stored.
 #include <chrono>
 #include <functional>
 #include <list>
@@ -22,10 +24,13 @@ class MemoryBackend final : public CacheBackend {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
 
-  // capacity 0 stores nothing; ttl <= 0 means entries never expire; shards 0 is taken as 1. `clock`
-  // (default steady_clock::now) is injectable for tests and must be thread-safe.
+  // capacity 0 stores nothing; ttl <= 0 means entries never expire; shards 0 is taken as 1;
+  // max_bytes 0 means no byte cap. `clock` (default steady_clock::now) is injectable for tests and
+  // must be thread-safe.
   MemoryBackend(std::size_t capacity, std::chrono::seconds ttl, std::size_t shards = 16,
-                Clock clock = {});
+                Clock clock = {}, std::size_t max_bytes = 0);
+  // Bytes of keys and values held. Thread-safe.
+  std::size_t bytes() const;
   ~MemoryBackend() override;
 
   std::optional<std::string> get(std::string_view key) override;

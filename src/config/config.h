@@ -63,6 +63,7 @@ struct Config {
   uint16_t port = 8080;                        // from ISARTOR__HOST_PORT
   std::string gateway_api_key;                 // ISARTOR__GATEWAY_API_KEY; empty = auth off
   uint64_t max_body_bytes = 4 * 1024 * 1024;   // ISARTOR__MAX_BODY_BYTES
+  uint64_t max_response_bytes = 16 * 1024 * 1024;  // ISARTOR__MAX_RESPONSE_BYTES (upstream answers)
   int header_timeout_secs = 30;                // ISARTOR__HEADER_TIMEOUT_SECS
   int idle_timeout_secs = 60;                  // ISARTOR__IDLE_TIMEOUT_SECS (keep-alive)
   int write_timeout_secs = 60;                 // ISARTOR__WRITE_TIMEOUT_SECS
@@ -77,6 +78,7 @@ struct Config {
   std::string redis_url = "redis://127.0.0.1:6379";         // ISARTOR__REDIS_URL
   uint64_t cache_ttl_secs = 300;                            // ISARTOR__CACHE_TTL_SECS
   uint64_t cache_max_capacity = 10000;                      // ISARTOR__CACHE_MAX_CAPACITY
+  uint64_t cache_max_bytes = 256 * 1024 * 1024;             // ISARTOR__CACHE_MAX_BYTES (each cache)
   double similarity_threshold = 0.85;                       // ISARTOR__SIMILARITY_THRESHOLD
   bool semantic_single_turn_only = true;   // ISARTOR__SEMANTIC_SINGLE_TURN_ONLY
   bool semantic_guard = true;              // ISARTOR__SEMANTIC_GUARD: numbers/negation cross-check

@@ -73,6 +73,13 @@ struct Server::Impl {
   ServerOptions options;
   Handler handler;
   ErrorRenderer render_error;
+  // Declared before the contexts: sessions still in them when they are destroyed unregister here.
+  std::atomic<bool> stopping{false};
+  std::atomic<int> in_flight{0};
+  std::atomic<uint16_t> bound_port{0};
+  std::atomic<std::size_t> open_connections{0};  // accepted and not yet closed
+  std::mutex connections_mu;
+  std::unordered_set<std::shared_ptr<Connection>> connections;
   // One io_context per I/O thread, each run by one thread; a connection lives on one of them.
   // A single context shared by all threads made every completion a cross-thread hand-off
   // (eventfd wake-up, mutex contention: 3-4 system calls per cache hit).
@@ -80,12 +87,6 @@ struct Server::Impl {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
   std::size_t next_context = 0;  // round-robin, touched by the accept loop only
   std::unique_ptr<tcp::acceptor> acceptor;
-  std::atomic<bool> stopping{false};
-  std::atomic<int> in_flight{0};
-  std::atomic<uint16_t> bound_port{0};
-  std::atomic<std::size_t> open_connections{0};  // accepted and not yet closed
-  std::mutex connections_mu;
-  std::unordered_set<std::shared_ptr<Connection>> connections;
 
   asio::awaitable<void> accept_loop();
   // Closes the connections waiting at least `idle_for` for a next request. Any thread.
@@ -206,18 +207,23 @@ class BeastResponder final : public Responder {
 
  private:
   // Most writes fit the socket's send buffer and complete at once (the socket is non-blocking),
-  // with no timer. The rest waits for the client under the write timeout, so a client that stops
-  // reading is dropped instead of holding its connection and buffers forever.
+  // with no timer. The rest goes out piece by piece, each piece within the write timeout: a
+  // client that stops reading is dropped instead of holding its connection and buffers forever,
+  // one that reads a long answer slowly but steadily is not (like nginx's send_timeout).
   template <typename Buffers>
   asio::awaitable<bool> write_all(const Buffers& buffers) {
     beast::error_code ec;
     const std::size_t sent = stream_.socket().write_some(buffers, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
-    if (!ec && sent < asio::buffer_size(buffers)) {
-      beast::buffers_suffix<Buffers> rest(buffers);
-      rest.consume(sent);
-      stream_.expires_after(write_timeout_);
-      std::tie(ec, std::ignore) = co_await asio::async_write(stream_, rest, kAwait);
+    beast::buffers_suffix<Buffers> rest(buffers);
+    rest.consume(sent);
+    if (!ec && asio::buffer_size(rest) > 0) {
+      do {
+        stream_.expires_after(write_timeout_);
+        std::size_t n = 0;
+        std::tie(ec, n) = co_await stream_.async_write_some(rest, kAwait);
+        rest.consume(n);
+      } while (!ec && asio::buffer_size(rest) > 0);
       stream_.expires_never();
     }
     closed_ = static_cast<bool>(ec);
@@ -313,7 +319,10 @@ class RequestDeadline {
       // A late handler of an earlier arm() or of a disarmed deadline finds the generation moved.
       if (ec || generation != state->generation || state->socket == nullptr) return;
       state->expired = true;
+      // cancel() stops a read that is waiting; the receive shutdown also ends one whose handler is
+      // already queued, or the next one (it sees EOF). The send side stays open for the 408.
       beast::error_code ignored;
+      state->socket->shutdown(tcp::socket::shutdown_receive, ignored);
       state->socket->cancel(ignored);
     });
   }
@@ -349,6 +358,7 @@ std::optional<Error> framing_error(const bhttp::request<bhttp::string_body>& req
   if (req.version() >= 11 && req.count(bhttp::field::host) == 0) {
     return Error(ErrorCode::kInvalidRequest, "an HTTP/1.1 request needs a Host header");
   }
+  if (req.count(bhttp::field::host) > 1) return Error(ErrorCode::kInvalidRequest, "a request may carry one Host header");
   return std::nullopt;
 }
 
@@ -362,6 +372,19 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     std::lock_guard lock(connections_mu);
     connections.insert(conn);
   }
+  // Unregistered however the session ends, an exception included: shutdown and the connection
+  // cap post to every registered connection's stream.
+  struct Registration {
+    Impl& server;
+    std::shared_ptr<Connection> conn;
+    ~Registration() {
+      {
+        std::lock_guard lock(server.connections_mu);
+        server.connections.erase(conn);
+      }
+      conn->stream = nullptr;  // a wake-up posted before the erase may still run
+    }
+  } registration{*this, conn};
   beast::error_code nb_ec;
   stream.socket().non_blocking(true, nb_ec);  // for BeastResponder's immediate writes
   RequestDeadline deadline(stream.socket());
@@ -387,6 +410,8 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     // From its first byte the request, head and body, has the header timeout (slowloris).
     deadline.arm(options.header_timeout);
     std::tie(ec, std::ignore) = co_await bhttp::async_read_header(stream, buffer, parser, kAwait);
+    // Until the head is in, shutdown and the connection cap may close the connection.
+    conn->idle = false;
     std::optional<Error> error = ec ? std::nullopt : framing_error(parser.get());
     if (!ec && !error && parser.get()[bhttp::field::expect] == "100-continue") {
       // curl and others wait for this before sending a body; refuse early if it is too large.
@@ -398,8 +423,6 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     }
     if (!ec && !error) std::tie(ec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kAwait);
     deadline.disarm();
-    // Until here shutdown and the connection cap may close the connection: no request is in hand.
-    conn->idle = false;
     if (ec && deadline.expired()) {
       error = Error(ErrorCode::kRequestTimeout, "the request did not arrive within ISARTOR__HEADER_TIMEOUT_SECS (" +
                                                     std::to_string(options.header_timeout.count()) + " s)");
@@ -458,11 +481,6 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     in_flight.fetch_sub(1);
     if (!keep_alive || !responder.keep_alive() || responder.closed() || !responder.answered()) break;
   }
-  {
-    std::lock_guard lock(connections_mu);
-    connections.erase(conn);
-  }
-  conn->stream = nullptr;  // a shutdown wake-up posted before the erase may still run
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
@@ -509,7 +527,13 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       continue;
     }
     auto& context = *contexts[next_context++ % contexts.size()];
-    auto [ec, socket] = co_await acceptor->async_accept(context, kAwait);
+    beast::error_code ec;
+    tcp::socket socket(context);
+    try {
+      std::tie(ec, socket) = co_await acceptor->async_accept(context, kAwait);
+    } catch (const boost::system::system_error& e) {
+      ec = e.code();  // creating what the accepted socket needs can fail too (no descriptors)
+    }
     if (ec) {
       if (stopping.load() || ec == asio::error::operation_aborted) co_return;
       const bool exhausted = out_of_resources(ec);
@@ -589,6 +613,9 @@ void Server::run() {
   for (int i = 0; i < threads; ++i) {
     impl.contexts.push_back(std::make_unique<asio::io_context>(1));
     impl.keep_running.push_back(asio::make_work_guard(*impl.contexts.back()));
+    // A context's reactor (epoll, eventfd and timerfd descriptors) is made with its first socket:
+    // now, not when the first connection arrives and descriptors may have run out.
+    tcp::socket warm_up(*impl.contexts.back());
   }
   auto& first = *impl.contexts.front();
   impl.acceptor = std::make_unique<tcp::acceptor>(first);

@@ -1,5 +1,6 @@
 #include "pipeline/semantic_cache_layer.h"
 
+#include <limits>
 #include <mutex>
 
 #include "cache/cache_key.h"
@@ -59,6 +60,11 @@ SemanticCacheLayer::SemanticCacheLayer(std::shared_ptr<inference::Embedder> embe
 std::size_t SemanticCacheLayer::size() const {
   std::shared_lock lock(mu_);
   return entries_.size();
+}
+
+std::size_t SemanticCacheLayer::bytes() const {
+  std::shared_lock lock(mu_);
+  return bytes_;
 }
 
 LayerStatus SemanticCacheLayer::status() const {
@@ -130,6 +136,7 @@ void SemanticCacheLayer::erase_locked(vector::Id id) {
   }
   by_text_.erase(it->second.partition + '\n' + it->second.text);
   lru_.erase(it->second.lru);
+  bytes_ -= it->second.bytes;
   entries_.erase(it);
 }
 
@@ -140,10 +147,15 @@ void SemanticCacheLayer::store(const ChatRequest& request, const api::Json& comp
   if (auto existing = by_text_.find(memo.partition + '\n' + memo.text); existing != by_text_.end()) {
     erase_locked(existing->second);
   }
+  std::string answer = completion.dump();
+  const std::size_t size = memo.partition.size() + memo.text.size() + answer.size() +
+                           memo.embedding.size() * sizeof(float);
+  const std::size_t max_bytes = options_.max_bytes == 0 ? std::numeric_limits<std::size_t>::max() : options_.max_bytes;
+  if (size > max_bytes) return;
   const auto now = clock_();
   // Expired entries at the cold end go first, then whatever exceeds the capacity.
   while (!lru_.empty() && ((options_.ttl.count() > 0 && entries_.at(lru_.back()).expires <= now) ||
-                           entries_.size() >= options_.capacity)) {
+                           entries_.size() >= options_.capacity || bytes_ + size > max_bytes)) {
     erase_locked(lru_.back());
   }
   auto& index = partitions_[memo.partition];
@@ -153,7 +165,8 @@ void SemanticCacheLayer::store(const ChatRequest& request, const api::Json& comp
   const vector::Id id = next_id_++;
   index->upsert(id, memo.embedding);
   lru_.push_front(id);
-  entries_.emplace(id, Entry{memo.partition, memo.text, completion.dump(), now + options_.ttl, lru_.begin()});
+  entries_.emplace(id, Entry{memo.partition, memo.text, std::move(answer), now + options_.ttl, lru_.begin(), size});
+  bytes_ += size;
   by_text_.emplace(memo.partition + '\n' + memo.text, id);
 }
 

@@ -23,6 +23,7 @@ struct SemanticCacheOptions {
   double threshold = 0.85;
   std::chrono::seconds ttl{300};  // 0 = never expires
   std::size_t capacity = 10000;
+  std::size_t max_bytes = 0;  // prompt text, answer and embedding of every entry; 0 = no cap
   bool single_turn_only = true;  // multi-turn requests go exact-only
   bool guard = true;
   vector::IndexKind index = vector::IndexKind::kAuto;
@@ -39,8 +40,9 @@ class SemanticCacheLayer final : public Layer {
   boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) override;
   void store(const ChatRequest& request, const api::Json& completion) override;
 
-  // Entries held. Thread-safe.
+  // Entries held, and their bytes. Thread-safe.
   std::size_t size() const;
+  std::size_t bytes() const;
 
  private:
   struct Entry {
@@ -49,6 +51,7 @@ class SemanticCacheLayer final : public Layer {
     std::string completion;  // JSON text
     std::chrono::steady_clock::time_point expires;
     std::list<vector::Id>::iterator lru;
+    std::size_t bytes;  // counted against max_bytes
   };
   struct Hit {
     vector::Id id;
@@ -70,6 +73,7 @@ class SemanticCacheLayer final : public Layer {
   std::unordered_map<std::string, vector::Id> by_text_;  // partition + '\n' + text -> id
   std::unordered_map<std::string, std::unique_ptr<vector::VectorIndex>> partitions_;
   std::list<vector::Id> lru_;  // most recent first
+  std::size_t bytes_ = 0;      // sum of Entry::bytes
   vector::Id next_id_ = 1;
 };
 

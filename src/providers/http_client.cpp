@@ -7,11 +7,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "core/log.h"
 
@@ -36,6 +39,7 @@ Error curl_error(CURLcode code, const std::string& detail, const std::string& ur
   if (code == CURLE_OPERATION_TIMEDOUT) {
     return Error(ErrorCode::kUpstreamTimeout, "upstream provider timed out: " + what);
   }
+  if (code == CURLE_FILESIZE_EXCEEDED) return Error(ErrorCode::kUpstream, "upstream provider at " + url + ": " + what);
   // The URL has no credentials (keys travel in headers), so it is safe to show.
   return Error(ErrorCode::kUpstream, "could not reach upstream provider at " + url + ": " + what);
 }
@@ -59,16 +63,25 @@ struct Transfer {
   curl_slist* header_list = nullptr;
   char error_buffer[CURL_ERROR_SIZE] = {};
   bool status_sent = false;  // curl thread only
+  std::size_t received = 0;  // decoded body bytes so far; curl thread only
+  bool too_large = false;    // the body passed max_response_bytes; curl thread only
+  // Streams: when bytes last arrived (or the transfer started or resumed). Curl thread only.
+  std::chrono::steady_clock::time_point last_data = std::chrono::steady_clock::now();
+
+  // Released by the caller (HttpCall::release): aborted at this time unless it ended. Curl thread only.
+  std::optional<std::chrono::steady_clock::time_point> release_deadline;
 
   std::mutex mu;  // guards the fields below
   std::deque<Event> events;
   std::size_t buffered_bytes = 0;
   bool paused = false;
+  bool released = false;  // nobody reads any more: data is dropped
 
   // Curl thread: queues an event unless it is data over the buffer limit (then returns false).
   bool push(Event event, bool may_refuse) {
     {
       std::lock_guard lock(mu);
+      if (released) return true;
       if (may_refuse && buffered_bytes >= kMaxBufferedBytes) {
         paused = true;
         return false;
@@ -81,11 +94,16 @@ struct Transfer {
     });
     return true;
   }
+  bool is_paused() {
+    std::lock_guard lock(mu);
+    return paused;
+  }
   std::weak_ptr<Transfer> self_ref;
 };
 
 struct HttpClient::Impl {
   CURLM* multi = nullptr;
+  std::size_t max_response_bytes = 0;  // 0 = no cap; set before the thread starts
   std::thread thread;
   std::atomic<bool> stopping{false};
   std::mutex commands_mu;
@@ -98,6 +116,40 @@ struct HttpClient::Impl {
       commands.push_back(std::move(fn));
     }
     curl_multi_wakeup(multi);
+  }
+
+  // Ends streams silent for longer than their idle timeout and released transfers past their
+  // grace; returns how long until the next could be due (at most a second). Our own clock for
+  // silence: curl's low-speed check averages over a window and fired at 1.6-2.4 times the
+  // configured value. Paused streams are silent because the client reads slowly, not the
+  // upstream, and are not timed. Curl thread only.
+  std::chrono::milliseconds expire_transfers() {
+    const auto now = std::chrono::steady_clock::now();
+    auto next = std::chrono::milliseconds(1000);
+    std::vector<CURL*> silent;
+    std::vector<std::shared_ptr<Transfer>> overdue;
+    for (const auto& [easy, t] : active) {
+      if (t->release_deadline) {
+        if (*t->release_deadline <= now) overdue.push_back(t);
+        else next = std::min(next, std::chrono::ceil<std::chrono::milliseconds>(*t->release_deadline - now));
+        continue;
+      }
+      if (!t->request.streaming || t->is_paused()) continue;
+      const auto deadline = t->last_data + t->request.idle_timeout;
+      if (deadline <= now) {
+        silent.push_back(easy);
+      } else {
+        next = std::min(next, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
+      }
+    }
+    for (CURL* easy : silent) {
+      auto& t = *active.at(easy);
+      std::snprintf(t.error_buffer, sizeof(t.error_buffer), "no data for %lld ms",
+                    static_cast<long long>(t.request.idle_timeout.count()));
+      finish(easy, CURLE_OPERATION_TIMEDOUT);
+    }
+    for (const auto& t : overdue) remove(t);
+    return next;
   }
 
   void run() {
@@ -114,7 +166,8 @@ struct HttpClient::Impl {
       while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
         if (msg->msg == CURLMSG_DONE) finish(msg->easy_handle, msg->data.result);
       }
-      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+      const auto wait = expire_transfers();
+      curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()), nullptr);
     }
     for (auto& [easy, transfer] : active) {
       curl_multi_remove_handle(multi, easy);
@@ -134,6 +187,11 @@ struct HttpClient::Impl {
       curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
       transfer->push(Event{Event::Kind::kStatus, status, {}, CURLE_OK}, false);
     }
+    if (transfer->too_large) {
+      code = CURLE_FILESIZE_EXCEEDED;
+      std::snprintf(transfer->error_buffer, sizeof(transfer->error_buffer),
+                    "the answer is larger than ISARTOR__MAX_RESPONSE_BYTES (%zu bytes)", max_response_bytes);
+    }
     Event done{Event::Kind::kDone, 0, {}, code};
     if (code != CURLE_OK) done.data = transfer->error_buffer;
     transfer->push(std::move(done), false);
@@ -141,6 +199,12 @@ struct HttpClient::Impl {
 
   static size_t on_write(char* ptr, size_t size, size_t count, void* user) {
     auto* t = static_cast<Transfer*>(user);
+    t->last_data = std::chrono::steady_clock::now();
+    t->received += size * count;
+    if (t->client->max_response_bytes != 0 && t->received > t->client->max_response_bytes) {
+      t->too_large = true;
+      return 0;  // curl ends the transfer (CURLE_WRITE_ERROR); finish() reports why
+    }
     if (!t->status_sent) {
       long status = 0;
       curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -173,14 +237,9 @@ struct HttpClient::Impl {
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");  // gzip/br when the upstream offers it
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (r.streaming) {
-      // A stream may legitimately last long; what must not happen is silence.
-      curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-      curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
-                       static_cast<long>(std::max<int64_t>(1, r.idle_timeout.count() / 1000)));
-    } else {
-      curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(r.total_timeout.count()));
-    }
+    // A stream may legitimately last long; what must not happen is silence (expire_silent_streams).
+    if (!r.streaming) curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(r.total_timeout.count()));
+    t->last_data = std::chrono::steady_clock::now();
     active.emplace(easy, t);
     curl_multi_add_handle(multi, easy);
   }
@@ -192,8 +251,22 @@ struct HttpClient::Impl {
     active.erase(it);
   }
 
+  void release(const std::shared_ptr<Transfer>& t, std::chrono::milliseconds grace) {
+    if (!active.count(t->easy)) return;
+    t->release_deadline = std::chrono::steady_clock::now() + grace;
+    bool was_paused = false;
+    {
+      std::lock_guard lock(t->mu);
+      t->released = true;
+      was_paused = std::exchange(t->paused, false);
+    }
+    if (was_paused) curl_easy_pause(t->easy, CURLPAUSE_CONT);
+  }
+
   void resume(const std::shared_ptr<Transfer>& t) {
-    if (active.count(t->easy)) curl_easy_pause(t->easy, CURLPAUSE_CONT);
+    if (!active.count(t->easy)) return;
+    t->last_data = std::chrono::steady_clock::now();
+    curl_easy_pause(t->easy, CURLPAUSE_CONT);
   }
 };
 
@@ -232,6 +305,12 @@ class CurlCall final : public HttpCall {
     if (cancelled_) return;
     cancelled_ = true;
     if (!done_) t_->client->post_command([t = t_, client = t_->client] { client->remove(t); });
+  }
+
+  void release(std::chrono::milliseconds grace) override {
+    if (cancelled_) return;
+    cancelled_ = true;
+    if (!done_) t_->client->post_command([t = t_, client = t_->client, grace] { client->release(t, grace); });
   }
 
  private:
@@ -274,12 +353,15 @@ asio::awaitable<Result<std::string>> HttpCall::read_all() {
   }
 }
 
-HttpClient::HttpClient(long max_connections) : impl_(std::make_unique<Impl>()) {
+HttpClient::HttpClient(HttpClientLimits limits) : impl_(std::make_unique<Impl>()) {
+  impl_->max_response_bytes = limits.max_response_bytes;
   static std::once_flag curl_global;
   std::call_once(curl_global, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   impl_->multi = curl_multi_init();
   curl_multi_setopt(impl_->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-  if (max_connections > 0) curl_multi_setopt(impl_->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_connections);
+  if (limits.max_connections > 0) {
+    curl_multi_setopt(impl_->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, limits.max_connections);
+  }
   impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
 }
 

@@ -40,13 +40,24 @@ class HttpCall {
   // Reads the rest of the body.
   boost::asio::awaitable<Result<std::string>> read_all();
   virtual void cancel() = 0;
+  // The caller needs nothing more of the body: the transfer may run to its end for up to `grace`
+  // (its data dropped), so that its connection is kept for reuse; then it is aborted. Cancelling
+  // or destroying the call afterwards changes nothing.
+  virtual void release(std::chrono::milliseconds grace) = 0;
+};
+
+struct HttpClientLimits {
+  // Upstream connections open at once (0 = no cap); transfers beyond it wait in libcurl's queue
+  // for a free connection, their timeouts running.
+  long max_connections = 0;
+  // Bytes of one response body after content decoding (0 = no cap): a larger one (or a gzip
+  // bomb) ends in kUpstream as soon as it passes the cap.
+  std::size_t max_response_bytes = 0;
 };
 
 class HttpClient {
  public:
-  // At most `max_connections` upstream connections open at once (0 = no cap); transfers beyond
-  // it wait in libcurl's queue for a free connection, their timeouts running.
-  explicit HttpClient(long max_connections = 0);
+  explicit HttpClient(HttpClientLimits limits = {});
   ~HttpClient();  // stops the thread, aborting transfers still running
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

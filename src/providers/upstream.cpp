@@ -102,8 +102,9 @@ asio::awaitable<Result<std::optional<api::Json>>> SseChunkStream::next() {
     for (auto& chunk : out) ready_.push_back(std::move(chunk));
     if (ended_) {
       // The terminal event ends the answer: an upstream that keeps the response open after it
-      // must not hold the client's end back. Releasing the call keeps the connection for reuse
-      // when its body had already ended and closes it when it had not.
+      // must not hold the client's end back. The body's own end (the last chunk) usually follows
+      // at once; given a moment for it the connection is kept for reuse.
+      call_->release(std::chrono::seconds(1));
       call_.reset();
     } else if (!*bytes) {
       co_return fail(ErrorCode::kUpstream,

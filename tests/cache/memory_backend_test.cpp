@@ -27,6 +27,25 @@ class MemoryBackendTest : public ::testing::Test {
   TimePoint now_{1h};
 };
 
+TEST(MemoryBackendBytes, EvictsByBytesAndSkipsWhatCannotFit) {
+  // One shard of 100 bytes (keys plus values).
+  MemoryBackend cache(1000, std::chrono::seconds(0), 1, {}, 100);
+  cache.put("a", std::string(39, 'x'));  // 40 bytes
+  cache.put("b", std::string(39, 'y'));  // 80
+  EXPECT_EQ(cache.bytes(), 80u);
+  cache.put("c", std::string(39, 'z'));  // 120 > 100: the least recently used ("a") goes
+  EXPECT_EQ(cache.get("a"), std::nullopt);
+  EXPECT_TRUE(cache.get("b").has_value());
+  EXPECT_EQ(cache.bytes(), 80u);
+  cache.put("b", "small");  // a replacement is counted at its new size
+  EXPECT_EQ(cache.bytes(), 46u);
+  cache.put("huge", std::string(200, 'h'));  // larger than the whole budget: not stored
+  EXPECT_EQ(cache.get("huge"), std::nullopt);
+  EXPECT_EQ(cache.size(), 2u);
+  cache.clear();
+  EXPECT_EQ(cache.bytes(), 0u);
+}
+
 TEST_F(MemoryBackendTest, StoresReplacesAndMisses) {
   auto cache = make(10, 0s);
   EXPECT_EQ(cache.get("a"), std::nullopt);

@@ -16,9 +16,12 @@ Magic strings in the last user message steer it:
   [[tool]]      answer with a get_weather tool call ({"city":"Paris"}), as deltas when streaming
   [[cut]]       send part of the answer, then close the connection abruptly
   [[garbage]]   200 with a body that is not JSON
+  [[gzip-bomb]] 200, Content-Encoding: gzip, 64 KiB on the wire that inflate to 64 MiB of JSON-ish text
   [[linger:3]]  streams only: keep the response open that many seconds after the terminal event
   [[stream-error]]  streams only: after two content events, an in-band error event quoting the
                 sent API key (as OpenAI's "Incorrect API key provided" does), then the end
+  [[stall:4]]   streams only: after two content events, silence for that many seconds, then the rest
+  [[tail:0.3]]  streams only: wait that long between the terminal event and the body's last chunk
 
 Use from Python: `fake = FakeProvider().start(); fake.url; fake.calls; fake.reset(); fake.stop()`.
 Use as a script (benchmarks): `python3 fake_provider.py --port 0 --latency-ms 50` prints the port.
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import functools
 import json
 import re
 import signal
@@ -36,6 +40,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -49,6 +54,8 @@ _AZURE_PATH = re.compile(r"/openai/deployments/([^/]+)/chat/completions")
 _FAIL = re.compile(r"\[\[fail:(\d{3})\]\]")
 _SLOW = re.compile(r"\[\[slow:(\d+(?:\.\d+)?)\]\]")
 _LINGER = re.compile(r"\[\[linger:(\d+(?:\.\d+)?)\]\]")
+_TAIL = re.compile(r"\[\[tail:(\d+(?:\.\d+)?)\]\]")
+_STALL = re.compile(r"\[\[stall:(\d+(?:\.\d+)?)\]\]")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -107,6 +114,17 @@ def _prompt_tokens(body: dict) -> int:
     return total
 
 
+@functools.cache
+def _gzip_bomb() -> bytes:
+    """64 MiB of one JSON string, gzipped (about 64 KiB)."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    block = b" " * (1 << 20)
+    parts = [z.compress(b'{"choices": [{"message": {"content": "')]
+    parts += [z.compress(block) for _ in range(64)]
+    parts.append(z.compress(b'"}}]}') + z.flush())
+    return b"".join(parts)
+
+
 class _Plan:
     """What the magic strings in the prompt ask for."""
 
@@ -117,9 +135,14 @@ class _Plan:
         self.slow_secs = float(slow.group(1)) if slow else 0.0
         linger = _LINGER.search(prompt)
         self.linger_secs = float(linger.group(1)) if linger else 0.0
+        tail = _TAIL.search(prompt)
+        self.tail_secs = float(tail.group(1)) if tail else 0.0
+        stall = _STALL.search(prompt)
+        self.stall_secs = float(stall.group(1)) if stall else 0.0
         self.tool = "[[tool]]" in prompt
         self.cut = "[[cut]]" in prompt
         self.garbage = "[[garbage]]" in prompt
+        self.gzip_bomb = "[[gzip-bomb]]" in prompt
         self.stream_error = "[[stream-error]]" in prompt
 
 
@@ -362,6 +385,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     server: "_Server"
 
+    def setup(self) -> None:
+        super().setup()
+        with self.server.fake._lock:
+            self.server.fake.connections += 1
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.fake.verbose:
             super().log_message(format, *args)
@@ -509,6 +537,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(plan.fail_status, dialect.failure(plan.fail_status, key), ids)
         if plan.garbage:
             return self._send_bytes(200, b"<html>this is <b>not</b> JSON {{{", "application/json", ids)
+        if plan.gzip_bomb:
+            return self._send_bytes(200, _gzip_bomb(), "application/json", {**ids, "Content-Encoding": "gzip"})
 
         model = dialect.model(body, route_param)
         text = answer_for(prompt)
@@ -532,6 +562,9 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == "content":
                 if plan.cut and contents_sent == 2:
                     self._abort()
+                if plan.stall_secs and contents_sent == 2:
+                    self.wfile.flush()
+                    time.sleep(plan.stall_secs)
                 if plan.stream_error and contents_sent == 2:
                     self._write_chunk(dialect.stream_error(f"Incorrect API key provided: {dialect.sent_key(self.headers)}"))
                     break
@@ -539,9 +572,9 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(fake.chunk_delay)
                 contents_sent += 1
             self._write_chunk(data)
-        if plan.linger_secs:
+        if plan.linger_secs or plan.tail_secs:
             self.wfile.flush()
-            time.sleep(plan.linger_secs)
+            time.sleep(plan.linger_secs or plan.tail_secs)
         self.wfile.write(b"0\r\n\r\n")
 
 
@@ -574,6 +607,7 @@ class FakeProvider:
         self._lock = threading.Lock()
         self._active = 0
         self.peak_active = 0  # the most requests answered at once since the last reset()
+        self.connections = 0  # TCP connections accepted, ever
         self._server = _Server((host, port), self)
         self._thread: threading.Thread | None = None
 

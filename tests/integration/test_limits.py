@@ -72,7 +72,8 @@ def test_soft_open_files_limit_is_raised_to_the_hard_one(fake):
 
 def test_out_of_descriptors_pauses_accepting_instead_of_spinning(fake):
     # A cap above the descriptors, so that accept() itself runs out (the case the cap prevents).
-    gw = start(fake, nofile="64:64", ISARTOR__MAX_CONNECTIONS="100000")
+    # Two I/O threads: each needs descriptors of its own, and this test's 64 must leave some over.
+    gw = start(fake, nofile="64:64", ISARTOR__MAX_CONNECTIONS="100000", ISARTOR__WORKER_THREADS="2")
     flood: list[socket.socket] = []
     try:
         before = gw.log_size()
@@ -89,7 +90,7 @@ def test_out_of_descriptors_pauses_accepting_instead_of_spinning(fake):
         t = time.monotonic()
         prompt = uniq("during-flood")
         assert_completion(gw.post("/v1/chat/completions", oa_body(prompt), timeout=20), f"Echo: {prompt}")
-        assert time.monotonic() - t < 10  # behind the rest of the flood in the backlog, a second a round
+        assert time.monotonic() - t < 15  # behind the rest of the flood in the backlog, 1-2 s a round
         assert gw.alive()
     finally:
         for s in flood:
@@ -160,5 +161,52 @@ def test_large_cached_answer_replays_as_sse_in_proportional_memory(fake):
         grown = peak_rss_mib(gw.proc.pid) - before
         # In 16-byte pieces throughout (202 504 events) a 1 MB answer alone took 112 MiB.
         assert grown < 64, f"replaying a 3 MB answer raised the peak RSS by {grown:.0f} MiB"
+    finally:
+        gw.stop()
+
+
+def test_streams_keep_their_upstream_connection_for_the_next_call(fake):
+    """The stream ends at the terminal event; the upstream connection is not thrown away with it."""
+    gw = start(fake)
+    try:
+        gw.stream("/v1/chat/completions", oa_body(uniq("warm"), stream=True))
+        before = fake.connections
+        for _ in range(4):
+            # The body's last chunk comes 0.2 s after [DONE], when the client's stream has ended.
+            prompt = uniq("reuse") + " [[tail:0.2]]"
+            result = gw.stream("/v1/chat/completions", oa_body(prompt, stream=True))
+            assert result.openai_text() == f"Echo: {prompt}"
+            time.sleep(0.4)
+        assert fake.connections == before, f"{fake.connections - before} new upstream connections for 4 streams"
+    finally:
+        gw.stop()
+
+
+def test_stream_silence_limit_fires_on_time(fake):
+    gw = start(fake, ISARTOR__L3_TIMEOUT_SECS="2")
+    try:
+        started = time.monotonic()
+        result = gw.stream("/v1/chat/completions", oa_body(uniq("stall") + " [[stall:6]]", stream=True), timeout=15)
+        took = time.monotonic() - started
+        assert "timed out" in result.raw.decode(errors="replace"), result.raw[-500:]
+        # Two events, then 2 s of silence: curl's low-speed check took 3.2-4.8 s here.
+        assert 1.9 < took < 3.0, took
+        assert gw.get("/healthz").status_code == 200
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize("kind", ["large", "gzip-bomb"])
+def test_upstream_answer_over_the_size_cap_is_502_and_not_cached(fake, kind):
+    gw = start(fake, ISARTOR__MAX_RESPONSE_BYTES=str(1 << 20), ISARTOR__MAX_BODY_BYTES=str(8 << 20))
+    try:
+        prompt = uniq(kind) + (" [[gzip-bomb]]" if kind == "gzip-bomb" else " " + "y" * (2 << 20))
+        for attempt in (1, 2):
+            resp = gw.post("/v1/chat/completions", oa_body(prompt), timeout=30)
+            assert resp.status_code == 502, resp.text[:300]
+            assert "ISARTOR__MAX_RESPONSE_BYTES" in resp.json()["error"]["message"]
+            assert fake.count(prompt) == attempt  # nothing half-received was cached
+        assert peak_rss_mib(gw.proc.pid) < 200  # the bomb was not inflated to its 64 MiB (plus copies)
+        assert gw.get("/healthz").status_code == 200
     finally:
         gw.stop()
