@@ -6,6 +6,9 @@
 # Checks the archive (checksum, architecture) and the host (CPU, libraries) before it copies
 # anything. Idempotent; --uninstall removes what it installed. --help lists the options.
 set -eu
+# The whole script is one brace group: sh parses it completely before running any of it, so a
+# download cut short by `curl | sh` runs nothing.
+{
 
 VERSION="${ISARTOR_VERSION:-0.1.0}"
 # A placeholder: no release host publishes archives yet. Use --archive (or ISARTOR_ARCHIVE), or
@@ -19,7 +22,7 @@ usage() {
   cat <<'EOF'
 Usage: install.sh [options]
   --archive FILE|URL  the release archive (or env ISARTOR_ARCHIVE). Default: the unpacked archive
-                      this script is in, else the newest dist/*.tar.gz next to it, else the
+                      this script is in, else the last dist/*.tar.gz (by name) next to it, else the
                       release URL (a placeholder: no releases are published yet)
   --sha256 HEX        its expected SHA-256 (default: from ARCHIVE.sha256 when there is one)
   --prefix DIR        install DIR/bin/isartor and DIR/share/isartor/ (default: /usr/local as
@@ -27,6 +30,8 @@ Usage: install.sh [options]
   --system            also create the isartor user, /etc/isartor/env, /var/cache/isartor and the
                       systemd unit (root; the service is not started)
   --force             install although the CPU or the system libraries fall short
+  --no-verify         install a downloaded archive that has no checksum (--sha256 or a published
+                      ARCHIVE.sha256); without it that is refused
   --uninstall         remove what was installed (keeps /etc/isartor and the model cache)
   --purge             --uninstall, and also /etc/isartor, /var/cache/isartor and the isartor user
 EOF
@@ -37,7 +42,7 @@ die() { printf 'isartor: %s\n' "$*" >&2; exit 1; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
 systemd_running() { [ -d /run/systemd/system ]; }
 
-archive="${ISARTOR_ARCHIVE:-}" sha256="" prefix="" system=0 force=0 uninstall=0 purge=0
+archive="${ISARTOR_ARCHIVE:-}" sha256="" prefix="" system=0 force=0 uninstall=0 purge=0 no_verify=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --archive|--sha256|--prefix) [ $# -ge 2 ] || die "$1 needs a value" ;;
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
     --prefix) prefix="$2"; shift ;;
     --system) system=1 ;;
     --force) force=1 ;;
+    --no-verify) no_verify=1 ;;
     --uninstall) uninstall=1 ;;
     --purge) uninstall=1; purge=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -122,7 +128,7 @@ if [ -z "$archive" ] && [ -n "$script_dir" ] && [ -f "$script_dir/bin/isartor" ]
 elif [ -z "$archive" ] && [ -n "$script_dir" ] && [ -d "$script_dir/dist" ]; then
   archive="$(for f in "$script_dir"/dist/isartor-*-linux-"$HOST_ARCH".tar.gz; do
     if [ -f "$f" ]; then printf '%s\n' "$f"; fi
-  done | sort -V | tail -n 1)"
+  done | sort | tail -n 1)"
   [ -n "$archive" ] || die "no isartor-*-linux-$HOST_ARCH.tar.gz in $script_dir/dist: run make dist, or pass --archive"
 elif [ -z "$archive" ]; then
   archive="$RELEASE_URL/isartor-$VERSION-linux-$HOST_ARCH.tar.gz"
@@ -140,6 +146,9 @@ if [ -z "$tree" ]; then
       fetch "$archive" "$tmp/archive.tar.gz" || die "download of $archive failed"
       if [ -z "$sha256" ] && fetch "$archive.sha256" "$tmp/archive.sha256" 2>/dev/null; then
         sha256="$(cut -d' ' -f1 <"$tmp/archive.sha256")"
+      fi
+      if [ -z "$sha256" ] && [ "$no_verify" = 0 ]; then
+        die "no checksum for $archive (none published as $archive.sha256): pass --sha256 HEX, or --no-verify to install it unverified"
       fi
       file="$tmp/archive.tar.gz" ;;
     *)
@@ -274,3 +283,6 @@ Next:
 As a service: sudo sh install.sh --system (creates the user, /etc/isartor/env and the unit).
 EOF
 fi
+
+exit 0
+}

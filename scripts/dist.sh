@@ -74,7 +74,8 @@ make_tar() {
   # Fixed owner, order and mtime (the last commit's): the checksum follows the content.
   local mtime
   mtime="$(git -C "$REPO" log -1 --format=%ct 2>/dev/null || echo 0)"
-  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" -C "$tmp" -cf - "$NAME" |
+  # Modes fixed too, whatever the umask: u+rw, go-w, executables and folders a+x.
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mode=u+rw,go-w,a+rX --mtime="@$mtime" -C "$tmp" -cf - "$NAME" |
     gzip -9n >"$DIST/$NAME.tar.gz"
   (cd "$DIST" && sha256sum "$NAME.tar.gz" >"$NAME.tar.gz.sha256")
   echo "$DIST/$NAME.tar.gz"

@@ -46,8 +46,15 @@ def test_checksum_verifies(archive):
 
 def test_archive_is_reproducible(archive, tmp_path):
     """Same inputs, same bytes: the .sha256 identifies the content, not the build time."""
-    again = dist_script("tar", tmp_path)
+    again = dist_script("tar", tmp_path / "again")
     assert again.read_bytes() == archive.read_bytes()
+    # Whatever the umask of whoever builds it.
+    old = os.umask(0o002)
+    try:
+        loose = dist_script("tar", tmp_path / "loose")
+    finally:
+        os.umask(old)
+    assert loose.read_bytes() == archive.read_bytes()
 
 
 def test_make_install_destdir(tmp_path):

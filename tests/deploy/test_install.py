@@ -148,9 +148,31 @@ def test_piped_from_curl_with_url(archive, tmp_path):
         out = run(["sh", "-c", 'curl -fsSL "$1/install.sh" | ISARTOR_RELEASE_URL="$1" sh -s -- --prefix "$2"',
                    "sh", base, prefix]).stdout
         assert f"downloading {base}/{NAME}.tar.gz" in out and "checksum verified" in out
+        # A download with no checksum anywhere is refused unless --no-verify says so.
+        (site / (archive.name + ".sha256")).unlink()
+        other = tmp_path / "unverified"
+        r = run(["sh", "-c", f'curl -fsSL "$1/install.sh" | sh -s -- --archive "$1/{archive.name}" --prefix "$2"',
+                 "sh", base, other], check=False)
+        assert r.returncode != 0 and "pass --sha256 HEX, or --no-verify" in r.stderr, r.stdout + r.stderr
+        assert not other.exists()
+        out = run(["sh", "-c", f'curl -fsSL "$1/install.sh" | sh -s -- --archive "$1/{archive.name}" --prefix "$2" --no-verify',
+                   "sh", base, other]).stdout
+        assert "not verified" in out and tree_files(other) == INSTALLED
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("keep", [200, 4000, 9000])
+def test_truncated_script_runs_nothing(archive, tmp_path, keep):
+    """`curl | sh` cut short: sh parses the one brace group whole, so a partial script does nothing."""
+    prefix = tmp_path / "prefix"
+    partial = tmp_path / "partial.sh"
+    partial.write_bytes(INSTALL_SH.read_bytes()[:keep])
+    r = run(["sh", "-c", f'sh -s -- --archive "$1" --prefix "$2" < "$3"', "sh", archive, prefix, partial], check=False)
+    if keep > INSTALL_SH.read_bytes().index(b"\n{\n"):
+        assert r.returncode != 0  # "expecting }": a syntax error before anything ran
+    assert r.stdout == "" and not prefix.exists(), r.stdout
 
 
 def test_from_unpacked_archive_and_from_dist(archive, tmp_path):
