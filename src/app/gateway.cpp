@@ -273,6 +273,9 @@ void Gateway::run() {
   options.shutdown_grace = std::chrono::seconds(config_.shutdown_grace_secs);
   options.threads = config_.worker_threads;
   options.max_connections = connections_.clients;
+  options.render_stream_error = [](std::string_view path, const Error& error) {
+    return api::render_stream_error(format_of(path), error);
+  };
   http::Server server(
       options, [this](const http::Request& r, http::Responder& w) { return handle(r, w); },
       [this](std::string_view path, const Error& e) { return render_error(path, e); });

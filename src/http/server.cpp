@@ -61,6 +61,7 @@ struct Connection {
   asio::cancellation_signal cancel;
   bool handling = false;      // a handler is running
   bool client_gone = false;   // the watch saw the client hang up during a handler
+  bool cut = false;           // the handler was cancelled because the shutdown grace ended
   // The close watch: armed for a handler, cancelled when it returns (peek_cancel), so it never
   // sits in the socket's read queue in front of the session's next read.
   asio::cancellation_signal peek_cancel;
@@ -93,6 +94,10 @@ struct Server::Impl {
   void close_idle_connections(std::chrono::steady_clock::duration idle_for);
   asio::awaitable<void> session(tcp::socket socket, std::shared_ptr<Connection> conn);
   asio::awaitable<void> shutdown_on_signal();
+  // At the end of the shutdown grace: cancels the running handlers (their sessions then write
+  // a terminal error) and gives them a second; false once that second is over. Accept thread.
+  bool cut_requests();
+  std::optional<std::chrono::steady_clock::time_point> cut_deadline;
 };
 
 namespace {
@@ -166,6 +171,7 @@ class BeastResponder final : public Responder {
 
   bool closed() const { return closed_; }
   bool answered() const { return answered_; }
+  bool mid_stream() const { return streaming_ && !closed_; }
   bool keep_alive() const { return keep_alive_; }
 
   asio::awaitable<bool> send(Response r) override {
@@ -182,6 +188,7 @@ class BeastResponder final : public Responder {
     // An HTTP/1.0 client cannot read chunks: the stream then ends with the connection.
     if (version_ < 11) keep_alive_ = false;
     chunked_ = version_ >= 11;
+    streaming_ = true;
     std::string head = render_head(status, version_, keep_alive_, "text/event-stream", headers, std::nullopt);
     co_return co_await write_all(std::array<asio::const_buffer, 1>{asio::buffer(head)});
   }
@@ -201,6 +208,7 @@ class BeastResponder final : public Responder {
 
   asio::awaitable<bool> end_stream() override {
     if (closed_) co_return false;
+    streaming_ = false;
     if (!chunked_ || head_only_) co_return true;
     co_return co_await write_all(std::array<asio::const_buffer, 1>{asio::buffer("0\r\n\r\n", 5)});
   }
@@ -236,6 +244,7 @@ class BeastResponder final : public Responder {
   bool keep_alive_;
   bool head_only_;
   bool chunked_ = true;
+  bool streaming_ = false;
   bool closed_ = false;
   bool answered_ = false;
 };
@@ -465,6 +474,19 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     }
     conn->handling = false;
     end_watch(conn);
+    if (conn->cut) {
+      // Cancelled at the end of the shutdown grace: say so in the route's format, then close.
+      co_await asio::this_coro::reset_cancellation_state();
+      const Error error(ErrorCode::kUnavailable, "the gateway is shutting down");
+      if (responder.mid_stream()) {
+        if (options.render_stream_error) co_await responder.write(options.render_stream_error(request.path, error));
+        co_await responder.end_stream();
+      } else if (!responder.answered()) {
+        co_await responder.send(render_error(request.path, error));
+      }
+      in_flight.fetch_sub(1);
+      break;
+    }
     client_gone = client_gone || conn->client_gone;
     if (client_gone) {
       LOG_DEBUG(kTarget, "client closed the connection during {} {}; request cancelled", request.method, request.path);
@@ -483,6 +505,24 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+bool Server::Impl::cut_requests() {
+  const auto now = std::chrono::steady_clock::now();
+  if (!cut_deadline) {
+    LOG_WARN("isartor", "shutdown grace period over with {} request(s) in flight: ending them with an error",
+             in_flight.load());
+    cut_deadline = now + std::chrono::seconds(1);
+    std::lock_guard lock(connections_mu);
+    for (const auto& conn : connections) {
+      asio::post(conn->executor, [conn] {
+        if (!conn->handling) return;
+        conn->cut = true;
+        conn->cancel.emit(asio::cancellation_type::terminal);
+      });
+    }
+  }
+  return now < *cut_deadline;
 }
 
 void Server::Impl::close_idle_connections(std::chrono::steady_clock::duration idle_for) {
@@ -585,10 +625,7 @@ asio::awaitable<void> Server::Impl::shutdown_on_signal() {
       std::lock_guard lock(connections_mu);
       if (connections.empty()) break;
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      LOG_WARN("isartor", "shutdown grace period over with {} request(s) in flight", in_flight.load());
-      break;
-    }
+    if (std::chrono::steady_clock::now() >= deadline && !cut_requests()) break;
     timer.expires_after(std::chrono::milliseconds(50));
     co_await timer.async_wait(kAwait);
   }

@@ -55,6 +55,8 @@ class Responder {
 using Handler = std::function<boost::asio::awaitable<void>(const Request&, Responder&)>;
 // Renders errors found before a handler runs (body too large, malformed HTTP) for a path.
 using ErrorRenderer = std::function<Response(std::string_view path, const Error&)>;
+// Renders the SSE error event that ends a stream the server has to cut (shutdown) for a path.
+using StreamErrorRenderer = std::function<std::string(std::string_view path, const Error&)>;
 
 struct ServerOptions {
   std::string host = "0.0.0.0";
@@ -68,6 +70,10 @@ struct ServerOptions {
   // Client connections open at once; 0 = no cap. At the cap new connections wait in the listen
   // backlog and keep-alive connections idle for a second or more are closed to make room.
   std::size_t max_connections = 0;
+  // When the shutdown grace ends, requests still running are cancelled: a stream gets this event
+  // (then its end), a request not yet answered the 503 of the ErrorRenderer. Empty: streams are
+  // only ended.
+  StreamErrorRenderer render_stream_error;
 };
 
 class Server {

@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import requests
 
 from conftest import (an_body, answer_for, assert_anthropic_stream, assert_completion, assert_openai_stream, oa_body,
@@ -71,6 +72,39 @@ def test_graceful_shutdown_finishes_in_flight_request(gateway_factory):
     worker.join(timeout=15)
     assert "error" not in outcome, outcome.get("error")
     assert_completion(outcome["response"], answer_for(prompt))
+    assert gw.wait_exit(10) == 0, gw.log_tail()
+
+
+@pytest.mark.parametrize("provider,path", [("openai", "/v1/chat/completions"), ("anthropic", "/v1/messages")])
+def test_requests_outliving_the_shutdown_grace_end_with_an_error_in_their_format(gateway_factory, provider, path):
+    """When the grace ends, a stream still running gets a terminal error event in its route's
+    format (not a silent cut), and a request not yet answered a 503; then the process exits 0."""
+    gw = gateway_factory(provider, ISARTOR__SHUTDOWN_GRACE_SECS="1", ISARTOR_LOG="debug")
+    make = oa_body if path.startswith("/v1/chat") else an_body
+    stalled = uniq("cut stream") + " [[stall:8]]"
+    waiting = uniq("cut waiting") + " [[slow:8]]"
+    outcome: dict = {}
+    streamer = threading.Thread(target=lambda: outcome.setdefault(
+        "stream", sse_request(gw.url, path, make(stalled, stream=True), gw.auth(), 15)))
+    poster = threading.Thread(target=lambda: outcome.setdefault(
+        "post", requests.post(gw.url + path, json=make(waiting), headers=gw.auth(), timeout=15)))
+    streamer.start()
+    poster.start()
+    deadline = time.monotonic() + 5
+    while (gw.fake.count(stalled) == 0 or gw.fake.count(waiting) == 0) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # the stream's first events are out
+    started = time.monotonic()
+    gw.terminate()
+    streamer.join(timeout=15)
+    poster.join(timeout=15)
+    assert time.monotonic() - started < 4
+    raw = outcome["stream"].raw.decode(errors="replace")
+    assert "shutting down" in raw, raw[-600:]
+    if provider == "anthropic":
+        assert "event: error" in raw, raw[-600:]
+    assert outcome["post"].status_code == 503, outcome["post"].text
+    assert "shutting down" in outcome["post"].text
     assert gw.wait_exit(10) == 0, gw.log_tail()
 
 
