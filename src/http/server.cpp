@@ -398,6 +398,7 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
   stream.socket().non_blocking(true, nb_ec);  // for BeastResponder's immediate writes
   RequestDeadline deadline(stream.socket());
   beast::flat_buffer buffer;
+  bool linger = false;  // refused with request bytes possibly unread
   for (;;) {
     if (stopping.load()) break;
     conn->idle = true;
@@ -448,6 +449,7 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
       BeastResponder responder(stream, options.write_timeout, 11, false);
       co_await responder.send(std::move(r));
       LOG_DEBUG(kTarget, "rejected request: {}", error->message);
+      linger = true;
       break;
     }
     auto& req = parser.get();
@@ -505,6 +507,17 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (linger) {
+    // Closing with unread bytes makes the kernel send a reset, which can destroy the error
+    // response before the client read it: read and drop the rest first, 2 s at most (nginx's
+    // lingering close).
+    std::array<char, 4096> scratch;
+    stream.expires_after(std::chrono::seconds(2));
+    for (;;) {
+      auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(scratch), kAwait);
+      if (read_ec) break;
+    }
+  }
 }
 
 bool Server::Impl::cut_requests() {

@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "core/sha256.h"
+#include "core/strings.h"
 #include "inference/hf_cache.h"
 #include "inference/hf_http.h"
 #include "inference/progress.h"
@@ -43,18 +44,10 @@ std::string env_value(const std::map<std::string, std::string>& env, const std::
   return it == env.end() ? std::string() : it->second;
 }
 
-std::string trimmed(std::string text) {
-  auto not_space = [](unsigned char c) { return !std::isspace(c); };
-  text.erase(text.begin(), std::find_if(text.begin(), text.end(), not_space));
-  text.erase(std::find_if(text.rbegin(), text.rend(), not_space).base(), text.end());
-  return text;
-}
-
 // huggingface_hub's _is_true.
-bool is_true(std::string value) {
-  std::transform(value.begin(), value.end(), value.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return value == "1" || value == "ON" || value == "YES" || value == "TRUE";
+bool is_true(const std::string& value) {
+  const std::string upper = core::to_upper(value);
+  return upper == "1" || upper == "ON" || upper == "YES" || upper == "TRUE";
 }
 
 // os.path.expanduser: a leading "~" is the home directory.
@@ -71,7 +64,7 @@ std::string read_token_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return trimmed(std::move(text));
+  return std::string(core::trim(text));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,8 +448,8 @@ HubConfig hub_config(const config::Config& config, const std::map<std::string, s
   }
   hub.cache_dir = cache.empty() ? home / "hub" : expand_user(cache, env);
 
-  hub.token = trimmed(env_value(env, "HF_TOKEN"));
-  if (hub.token.empty()) hub.token = trimmed(env_value(env, "HUGGING_FACE_HUB_TOKEN"));
+  hub.token = core::trim(env_value(env, "HF_TOKEN"));
+  if (hub.token.empty()) hub.token = core::trim(env_value(env, "HUGGING_FACE_HUB_TOKEN"));
   if (hub.token.empty()) {
     std::string token_path = env_value(env, "HF_TOKEN_PATH");
     hub.token = read_token_file(token_path.empty() ? home / "token" : expand_user(token_path, env));
