@@ -22,6 +22,13 @@ Magic strings in the last user message steer it:
                 sent API key (as OpenAI's "Incorrect API key provided" does), then the end
   [[stall:4]]   streams only: after two content events, silence for that many seconds, then the rest
   [[tail:0.3]]  streams only: wait that long between the terminal event and the body's last chunk
+  [[retry-after:7]]  with [[fail:N]]: a Retry-After header of that many seconds
+  [[reset]]     read the request, then reset the connection before any response byte
+  [[hang]]      read the request, then never answer (until the gateway gives up)
+  [[no-terminal]]  streams only: every event but the terminal one ([DONE] / message_stop), then
+                the body's normal end
+  [[endless]]   streams only: content events every 20 ms until the reader goes away; the
+                prompt is then listed in fake.abandoned
 
 Use from Python: `fake = FakeProvider().start(); fake.url; fake.calls; fake.reset(); fake.stop()`.
 Use as a script (benchmarks): `python3 fake_provider.py --port 0 --latency-ms 50` prints the port.
@@ -36,6 +43,7 @@ import json
 import re
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -55,6 +63,7 @@ _FAIL = re.compile(r"\[\[fail:(\d{3})\]\]")
 _SLOW = re.compile(r"\[\[slow:(\d+(?:\.\d+)?)\]\]")
 _LINGER = re.compile(r"\[\[linger:(\d+(?:\.\d+)?)\]\]")
 _TAIL = re.compile(r"\[\[tail:(\d+(?:\.\d+)?)\]\]")
+_RETRY_AFTER = re.compile(r"\[\[retry-after:(\d+)\]\]")
 _STALL = re.compile(r"\[\[stall:(\d+(?:\.\d+)?)\]\]")
 
 
@@ -143,6 +152,12 @@ class _Plan:
         self.cut = "[[cut]]" in prompt
         self.garbage = "[[garbage]]" in prompt
         self.gzip_bomb = "[[gzip-bomb]]" in prompt
+        retry_after = _RETRY_AFTER.search(prompt)
+        self.retry_after = retry_after.group(1) if retry_after else None
+        self.reset = "[[reset]]" in prompt
+        self.hang = "[[hang]]" in prompt
+        self.no_terminal = "[[no-terminal]]" in prompt
+        self.endless = "[[endless]]" in prompt
         self.stream_error = "[[stream-error]]" in prompt
 
 
@@ -533,8 +548,24 @@ class _Handler(BaseHTTPRequestHandler):
         delay = fake.latency_ms / 1000.0 + plan.slow_secs
         if delay:
             time.sleep(delay)
+        if plan.reset:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self._abort()
+        if plan.hang:
+            while not self.server.stopping:  # until the gateway hangs up (then the write fails) or the fake stops
+                time.sleep(0.1)
+                try:
+                    self.connection.setblocking(False)
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return
+                except BlockingIOError:
+                    pass
+                finally:
+                    self.connection.setblocking(True)
+            return
         if plan.fail_status:
-            return self._send_json(plan.fail_status, dialect.failure(plan.fail_status, key), ids)
+            extra = {**ids, "Retry-After": plan.retry_after} if plan.retry_after else ids
+            return self._send_json(plan.fail_status, dialect.failure(plan.fail_status, key), extra)
         if plan.garbage:
             return self._send_bytes(200, b"<html>this is <b>not</b> JSON {{{", "application/json", ids)
         if plan.gzip_bomb:
@@ -558,7 +589,26 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         self._start_stream(ids)
         contents_sent = 0
-        for kind, data in dialect.stream(body, model, text, plan.tool):
+        if plan.endless:
+            events = list(dialect.stream(body, model, text, plan.tool))
+            content = next(data for kind, data in events if kind == "content")
+            try:
+                for kind, data in events:
+                    if kind == "content":
+                        break
+                    self._write_chunk(data)
+                while True:
+                    self._write_chunk(content)
+                    self.wfile.flush()
+                    time.sleep(0.02)
+            except OSError:
+                with fake._lock:
+                    fake.abandoned.append(last_user_text(body))
+                raise _Aborted("the reader went away")
+        events = list(dialect.stream(body, model, text, plan.tool))
+        if plan.no_terminal:
+            events = events[:-1]
+        for kind, data in events:
             if kind == "content":
                 if plan.cut and contents_sent == 2:
                     self._abort()
@@ -585,6 +635,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address, fake: "FakeProvider"):
         self.fake = fake
+        self.stopping = False  # ends [[hang]] handlers
         super().__init__(address, _Handler)
 
 
@@ -608,6 +659,7 @@ class FakeProvider:
         self._active = 0
         self.peak_active = 0  # the most requests answered at once since the last reset()
         self.connections = 0  # TCP connections accepted, ever
+        self.abandoned: list[str] = []  # prompts of [[endless]] streams whose reader went away
         self._server = _Server((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -625,6 +677,7 @@ class FakeProvider:
         return self
 
     def stop(self) -> None:
+        self._server.stopping = True
         self._server.shutdown()
         self._server.server_close()
         if self._thread:
