@@ -210,3 +210,33 @@ def test_upstream_answer_over_the_size_cap_is_502_and_not_cached(fake, kind):
         assert gw.get("/healthz").status_code == 200
     finally:
         gw.stop()
+
+
+def test_ten_thousand_idle_connections_do_not_starve_other_clients(fake):
+    import resource  # noqa: PLC0415
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 10_500:
+        pytest.skip(f"the open-files hard limit {hard} is below 10 500")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    gw = start(fake, nofile=f"{hard}:{hard}")
+    idle: list[socket.socket] = []
+    try:
+        rss_before = peak_rss_mib(gw.proc.pid)
+        for _ in range(10_000):
+            idle.append(socket.create_connection(("127.0.0.1", gw.port), timeout=10))
+        time.sleep(0.5)
+        worst = 0.0
+        for _ in range(20):
+            prompt = uniq("among-idle")
+            t = time.monotonic()
+            assert_completion(gw.post("/v1/chat/completions", oa_body(prompt), timeout=10), f"Echo: {prompt}")
+            worst = max(worst, time.monotonic() - t)
+        assert worst < 0.5, f"a request took {worst:.2f} s among 10 000 idle connections"
+        grown = peak_rss_mib(gw.proc.pid) - rss_before
+        assert grown < 150, f"10 000 idle connections cost {grown:.0f} MiB"
+        assert "connections open, the limit" not in gw.log()
+    finally:
+        for s in idle:
+            s.close()
+        gw.stop()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
