@@ -138,6 +138,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening_inodes(port: int) -> set[str]:
+    """Socket inodes of the TCP listeners on 127.0.0.1:`port` (or any address), from /proc/net/tcp."""
+    found = set()
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        address, state, inode = fields[1], fields[3], fields[9]
+        host, _, hex_port = address.partition(":")
+        if state == "0A" and int(hex_port, 16) == port and host in ("0100007F", "00000000"):
+            found.add(inode)
+    return found
+
+
+def owns_listener(pid: int, port: int) -> bool:
+    """Whether process `pid` itself holds the socket listening on `port`, so an answer there is
+    its own and not that of a process that took the port first."""
+    inodes = listening_inodes(port)
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 def http_get(url: str, timeout: float = 2.0) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read()
@@ -272,19 +306,31 @@ class Stack:
     def upstream_count(self, upstream: System) -> int:
         return int(json.loads(http_get(upstream.base + "/stats"))["chat_requests"])
 
-    def start_isartor(self, bin_path: Path, upstream: System, **extra_env: str) -> System:
-        port = free_port()
-        env = dict(os.environ, ISARTOR__HOST_PORT=f"127.0.0.1:{port}", ISARTOR__EXTERNAL_LLM_URL=upstream.base + "/v1",
-                   ISARTOR__EXTERNAL_LLM_API_KEY="sk-bench", ISARTOR__EXTERNAL_LLM_MODEL=MODEL,
-                   ISARTOR__CACHE_MODE="exact", ISARTOR__ENABLE_SLM_ROUTER="false", ISARTOR_LOG="warn",
-                   ISARTOR__GATEWAY_API_KEY=GATEWAY_KEY)
-        env.update(extra_env)
-        p = self.spawn([str(bin_path), "up"], env, "isartor")
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_get(base + "/healthz") is not None, 60, "isartor", p)
-        system = System("Isartor", "isartor", base, p)
-        self.systems.append(system)
-        return system
+    def start_isartor(self, bin_path: Path, upstream: System, attempts: int = 5, **extra_env: str) -> System:
+        """Isartor on a free port, ready once it answers /healthz from a socket it holds itself; when
+        another process takes the port before the gateway binds it, again on a fresh one."""
+        for attempt in range(1, attempts + 1):
+            port = free_port()
+            env = dict(os.environ, ISARTOR__HOST_PORT=f"127.0.0.1:{port}", ISARTOR__EXTERNAL_LLM_URL=upstream.base + "/v1",
+                       ISARTOR__EXTERNAL_LLM_API_KEY="sk-bench", ISARTOR__EXTERNAL_LLM_MODEL=MODEL,
+                       ISARTOR__CACHE_MODE="exact", ISARTOR__ENABLE_SLM_ROUTER="false", ISARTOR_LOG="warn",
+                       ISARTOR__GATEWAY_API_KEY=GATEWAY_KEY)
+            env.update(extra_env)
+            p = self.spawn([str(bin_path), "up"], env, "isartor")
+            base = f"http://127.0.0.1:{port}"
+            try:
+                wait_until(lambda: owns_listener(p.pid, port) and http_get(base + "/healthz") is not None, 60,
+                           "isartor", p)
+            except RuntimeError:
+                taken = p.poll() is not None and "Address already in use" in self.stderr_tail("isartor")
+                if not taken or attempt == attempts:
+                    raise
+                log(f"port {port} was taken before Isartor could bind it: again on another port")
+                continue
+            system = System("Isartor", "isartor", base, p)
+            self.systems.append(system)
+            return system
+        raise RuntimeError("unreachable")
 
     def start_gptcache(self, upstream: System, model_dir: Path) -> System:
         """GPTCache's own server app through bench/gptcache_peer.py (MiniLM embedding, cosine 0.85)."""

@@ -140,32 +140,49 @@ PIDS+=($!)
 PROVIDER_PORT=$(wait_line "$WORK/provider.port")
 PROVIDER_KEY=$(cd tests/fakes && python3 -c 'from fake_provider import DEFAULT_API_KEY; print(DEFAULT_API_KEY)')
 HUB_PORT=$(wait_line "$WORK/hub.port")
-PORT=$(free_port)
-URL="http://127.0.0.1:$PORT"
+# The gateway's port is picked by run_container, again for each container (free_port only says it was
+# free a moment ago: another process may take it before the container binds it).
+PORT=
+URL=
 
 # ---------------------------------------------------------------------------------------------
 # Run and check
 
 json() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
 
-run_container() {  # NAME EXTRA_ENV...
+run_container() {  # NAME EXTRA_ENV...: sets PORT and URL to where it listens
   local name=$1; shift
-  local env=(-e "ISARTOR__HOST_PORT=127.0.0.1:$PORT" -e "ISARTOR__LLM_PROVIDER=openai"
-             -e "ISARTOR__EXTERNAL_LLM_URL=http://127.0.0.1:$PROVIDER_PORT/v1"
-             -e "ISARTOR__EXTERNAL_LLM_API_KEY=$PROVIDER_KEY"
-             -e "ISARTOR__ENABLE_SLM_ROUTER=false" -e "ISARTOR__CACHE_MODE=both"
-             -e "ISARTOR__EMBEDDING__REQUIRED=true" -e "ISARTOR_LOG=info")
-  for e in "$@"; do env+=(-e "$e"); done
-  # No systemd here for podman's periodic health timer: the check is run by hand below.
-  pm run -d --name "$name" --network host --health-interval disable "${ULIMITS[@]}" "${env[@]}" \
-    -v "$VOLUME:/tmp/huggingface" "$IMAGE" >/dev/null 2>>"$WORK/podman.log" || { cat "$WORK/podman.log" >&2; fail "podman run failed"; }
-  local t=$(now)
-  for _ in $(seq 600); do
-    curl -fsS -o /dev/null "$URL/healthz" 2>/dev/null && { log "$name answers /healthz after $(since "$t") s"; return; }
-    [ "$(pm inspect --format '{{.State.Running}}' "$name")" = "true" ] || fail "$name exited during start-up"
-    sleep 0.1
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    PORT=$(free_port)
+    URL="http://127.0.0.1:$PORT"
+    local env=(-e "ISARTOR__HOST_PORT=127.0.0.1:$PORT" -e "ISARTOR__LLM_PROVIDER=openai"
+               -e "ISARTOR__EXTERNAL_LLM_URL=http://127.0.0.1:$PROVIDER_PORT/v1"
+               -e "ISARTOR__EXTERNAL_LLM_API_KEY=$PROVIDER_KEY"
+               -e "ISARTOR__ENABLE_SLM_ROUTER=false" -e "ISARTOR__CACHE_MODE=both"
+               -e "ISARTOR__EMBEDDING__REQUIRED=true" -e "ISARTOR_LOG=info")
+    for e in "$@"; do env+=(-e "$e"); done
+    # No systemd here for podman's periodic health timer: the check is run by hand below.
+    pm run -d --name "$name" --network host --health-interval disable "${ULIMITS[@]}" "${env[@]}" \
+      -v "$VOLUME:/tmp/huggingface" "$IMAGE" >/dev/null 2>>"$WORK/podman.log" || { cat "$WORK/podman.log" >&2; fail "podman run failed"; }
+    local t=$(now) listening=
+    for _ in $(seq 600); do
+      # Only once this container says it listens on PORT is what answers there this container.
+      [ -n "$listening" ] || { grep -qE "Listening on 127\.0\.0\.1:$PORT( |\$)" <<<"$(pm logs "$name" 2>&1)" && listening=1; }
+      [ -n "$listening" ] && curl -fsS -o /dev/null "$URL/healthz" 2>/dev/null &&
+        { log "$name answers /healthz on port $PORT after $(since "$t") s"; return; }
+      [ "$(pm inspect --format '{{.State.Running}}' "$name")" = "true" ] || break
+      sleep 0.1
+    done
+    if [ "$(pm inspect --format '{{.State.Running}}' "$name")" = "true" ]; then
+      fail "$name did not answer $URL/healthz within 60 s"
+    fi
+    grep -q "cannot listen on 127.0.0.1:$PORT: Address already in use" <<<"$(pm logs "$name" 2>&1)" ||
+      fail "$name exited during start-up"
+    log "port $PORT was taken before $name could bind it: again on another port"
+    pm rm -f -t 0 "$name" >/dev/null 2>&1 || true
   done
-  fail "$name did not answer $URL/healthz within 60 s"
+  fail "$name: 5 ports in a row were taken before it could bind them"
 }
 
 chat() {  # PROMPT: prints "<layer> <content>"

@@ -93,29 +93,41 @@ class Gateway:
     url: str
 
 
-def start_gateway(binary: Path, workdir: Path, timeout: float = 10.0) -> Gateway:
+def start_gateway(binary: Path, workdir: Path, timeout: float = 10.0, attempts: int = 5) -> Gateway:
     """`binary up` on a free local port with the exact cache only and no L2, so nothing is
-    downloaded; returns once GET /health answers 200."""
-    port = free_port()
-    env = {"PATH": os.environ["PATH"], "HOME": str(workdir), "ISARTOR__HOST_PORT": f"127.0.0.1:{port}",
-           "ISARTOR__CACHE_MODE": "exact", "ISARTOR__ENABLE_SLM_ROUTER": "false", "HF_HUB_OFFLINE": "1"}
-    log = open(workdir / "isartor.log", "wb")
-    proc = subprocess.Popen([str(binary), "up"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
-    log.close()
-    gw = Gateway(proc, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(gw.url + "/health", timeout=0.5) as r:
-                if r.status == 200:
-                    return gw
-        except OSError:
+    downloaded; returns once it logged "Listening on 127.0.0.1:PORT" and GET /health answers 200.
+    free_port() only says the port was free a moment ago: when another process takes it before the
+    gateway binds it ("cannot listen on ...: Address already in use"), it starts again on a fresh one."""
+    log_path = workdir / "isartor.log"
+    for _ in range(attempts):
+        port = free_port()
+        env = {"PATH": os.environ["PATH"], "HOME": str(workdir), "ISARTOR__HOST_PORT": f"127.0.0.1:{port}",
+               "ISARTOR__CACHE_MODE": "exact", "ISARTOR__ENABLE_SLM_ROUTER": "false", "HF_HUB_OFFLINE": "1"}
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([str(binary), "up"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        gw = Gateway(proc, f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + timeout
+        listening = False
+        while time.monotonic() < deadline:
+            exited = proc.poll() is not None
+            text = log_path.read_text(errors="replace")
+            # Only once this process says it listens there is the answer on the port its own.
+            listening = listening or f"Listening on 127.0.0.1:{port}" in text
+            if listening:
+                try:
+                    with urllib.request.urlopen(gw.url + "/health", timeout=0.5) as r:
+                        if r.status == 200:
+                            return gw
+                except OSError:
+                    pass
+            if exited:
+                break
             time.sleep(0.05)
-    stop_gateway(gw)
-    raise AssertionError(f"{binary} up did not answer /health:\n{(workdir / 'isartor.log').read_text()}")
+        stop_gateway(gw)
+        if f"cannot listen on 127.0.0.1:{port}: Address already in use" not in log_path.read_text(errors="replace"):
+            break
+    raise AssertionError(f"{binary} up did not answer /health:\n{log_path.read_text(errors='replace')}")
 
 
 def stop_gateway(gw: Gateway) -> int:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import clean_env, free_port, oa_body, provider_env, require_binary, wait_for_http  # noqa: E402
+from conftest import clean_env, oa_body, provider_env, require_binary, start_listening  # noqa: E402
 from fake_hf_hub import FakeHub  # noqa: E402
 from fake_provider import FakeProvider  # noqa: E402
 
@@ -69,10 +69,8 @@ def run(spec: dict) -> dict:
     tripwire = FakeHub(work / "empty-hub").start()
     trace = work / "connect.trace"
     log_path = work / "isartor.log"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = provider_env("openai", fake.url)
-    env.update({"ISARTOR__HOST_PORT": f"127.0.0.1:{port}", "ISARTOR__ENABLE_SLM_ROUTER": "true",
+    env.update({"ISARTOR__ENABLE_SLM_ROUTER": "true",
                 "ISARTOR__CACHE_MODE": "both", "ISARTOR__EMBEDDING__REQUIRED": "true",
                 "ISARTOR__LAYER2__MAX_GENERATE_TOKENS": "16", "ISARTOR_LOG": "info",
                 "HF_ENDPOINT": tripwire.url, "HF_HOME": str(work / "hf-home")})
@@ -82,12 +80,11 @@ def run(spec: dict) -> dict:
     if strace:
         command = [strace, "-f", "-qq", "--seccomp-bpf", "-e", "trace=connect", "-o", str(trace), *command]
     report: dict = {"fake_port": fake.port, "traced": bool(strace)}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, env=clean_env(env), cwd=work, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+    proc = None
     try:
         started = time.monotonic()
-        wait_for_http(proc, url + "/healthz", LAYER_TIMEOUT, "isartor", lambda: log_path.read_text(errors="replace"))
+        proc, port = start_listening(command, clean_env(env), work, log_path, LAYER_TIMEOUT)
+        url = f"http://127.0.0.1:{port}"
         report["health"] = wait_layers(url, started + LAYER_TIMEOUT)
         report["ready_secs"] = round(time.monotonic() - started, 2)
         report["layers"] = []
@@ -99,7 +96,7 @@ def run(spec: dict) -> dict:
             os.kill(pid, signal.SIGTERM)
         report["exit_code"] = proc.wait(timeout=15)
     finally:
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
         report["hub_requests"] = tripwire.requests

@@ -1,9 +1,12 @@
 """Fixtures for the integration suite: the fake cloud provider and real `isartor` gateway processes.
 
 Gateways are started as subprocesses of the real binary ($ISARTOR_BIN or <repo>/build/isartor) in a
-temp working dir with a clean environment, on a free port, pointed at the fake provider. Gateways
-with the common configuration are shared by the whole session (one per provider, all with the
-gateway key "gw-secret"); tests that need special settings start their own with `gateway_factory`.
+temp working dir with a clean environment, on a free port, pointed at the fake provider. A gateway
+counts as started once its own log says "Listening on 127.0.0.1:PORT" (so a process that took the
+port first is never mistaken for it); one that lost its port to another process between the pick
+and its bind is started again on a fresh port (start_listening). Gateways with the common
+configuration are shared by the whole session (one per provider, all with the gateway key
+"gw-secret"); tests that need special settings start their own with `gateway_factory`.
 When a test fails, the part of each gateway's log written during that test is attached to the report.
 """
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -40,6 +44,7 @@ AZURE_DEPLOYMENT = "dep1"
 AZURE_API_VERSION = "2024-10-21"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+START_ATTEMPTS = 5  # fresh ports tried when another process takes the one picked
 CHUNK_DELAY = 0.03
 
 __all__ = ["answer_for", "last_user_text", "GATEWAY_KEY", "PROVIDER_KEY", "PROVIDERS", "DEFAULT_MODELS"]
@@ -57,6 +62,8 @@ def require_binary() -> Path:
 
 
 def free_port() -> int:
+    """A port that was free a moment ago: another process may take it before the caller binds it,
+    so whatever listens on it must be started with start_listening (or retried like it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -120,6 +127,80 @@ def wait_for_http(proc: subprocess.Popen, url: str, timeout: float, what: str, l
 
 
 # ----------------------------------------------------------------------------------------------
+# Starting a gateway on a port nobody else has
+# ----------------------------------------------------------------------------------------------
+
+# What src/http/server.cpp logs once bound, and what main() logs when the bind fails.
+LISTENING = re.compile(r"Listening on 127\.0\.0\.1:(\d+)")
+PORT_TAKEN = re.compile(r"cannot listen on 127\.0\.0\.1:(\d+): Address already in use")
+
+
+class PortTaken(Exception):
+    """The gateway exited because another process had its port."""
+
+
+def read_from(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def wait_listening(proc: subprocess.Popen, log_path: Path, offset: int, port: int, timeout: float,
+                   what: str = "isartor") -> None:
+    """Waits until `proc` logs (in `log_path` after `offset`) that it listens on `port`. PortTaken if
+    it exits because the port was taken; AssertionError with its log if it exits otherwise or the
+    time runs out (the caller stops the process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        exited = proc.poll() is not None  # read the log after this, so nothing it wrote is missed
+        text = read_from(log_path, offset)
+        if any(int(m[1]) == port for m in LISTENING.finditer(text)):
+            return
+        if exited:
+            if any(int(m[1]) == port for m in PORT_TAKEN.finditer(text)):
+                raise PortTaken(f"127.0.0.1:{port} was taken")
+            raise AssertionError(f"{what} exited with {proc.returncode} during start-up:\n{text}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not log 'Listening on 127.0.0.1:{port}' within {timeout}s (ISARTOR_LOG "
+                                 f"must let INFO lines of target isartor through):\n{text}")
+        time.sleep(0.02)
+
+
+def start_listening(command: list[str], env: dict[str, str], cwd: Path, log_path: Path, timeout: float,
+                    what: str = "isartor", attempts: int = START_ATTEMPTS) -> tuple[subprocess.Popen, int]:
+    """Starts `command` (the gateway, possibly under a wrapper such as prlimit or strace) with `env`
+    plus ISARTOR__HOST_PORT=127.0.0.1:<a free port>, its output appended to `log_path`, and returns
+    (process, port) once that process logged that it listens there and answers /healthz. When another
+    process takes the port between free_port() and the gateway's bind, it starts again on a fresh one,
+    up to `attempts` times. (The config refuses port 0, so the kernel cannot pick it at the bind.)"""
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(command, env={**env, "ISARTOR__HOST_PORT": f"127.0.0.1:{port}"}, cwd=cwd,
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            wait_listening(proc, log_path, offset, port, timeout, what)
+            wait_for_http(proc, f"http://127.0.0.1:{port}/healthz", timeout, what,
+                          lambda: read_from(log_path, offset))
+            return proc, port
+        except PortTaken:
+            proc.wait()
+            if attempt == attempts:
+                raise AssertionError(f"{what}: {attempts} ports in a row were taken before it could bind them:\n"
+                                     f"{read_from(log_path, offset)}")
+        except BaseException:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            raise
+    raise AssertionError("unreachable")
+
+
+# ----------------------------------------------------------------------------------------------
 # Gateway process
 # ----------------------------------------------------------------------------------------------
 
@@ -133,10 +214,10 @@ class Gateway:
         self.wrapper = wrapper or []
         self.start_timeout = start_timeout
         self.fake = fake
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # Set by start() to where the gateway actually listens.
+        self.port = 0
+        self.url = ""
         self.env = provider_env(provider, fake.url)
-        self.env["ISARTOR__HOST_PORT"] = f"127.0.0.1:{self.port}"
         self.env.update(extra_env or {})
         self.key: str | None = self.env.get("ISARTOR__GATEWAY_API_KEY") or None
         self.model = self.env.get("ISARTOR__EXTERNAL_LLM_MODEL", "")
@@ -149,16 +230,12 @@ class Gateway:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> "Gateway":
+        """Starts the gateway on a free port (see start_listening); `port` and `url` say where."""
         binary = require_binary()
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([*self.wrapper, str(binary)], env=clean_env(self.env), cwd=self.workdir,
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log.close()
-        try:
-            wait_for_http(self.proc, self.url + "/healthz", self.start_timeout, "isartor", self.log)
-        except AssertionError:
-            self.kill()
-            raise
+        self.proc, self.port = start_listening([*self.wrapper, str(binary)], clean_env(self.env), self.workdir,
+                                               self.log_path, self.start_timeout)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env["ISARTOR__HOST_PORT"] = f"127.0.0.1:{self.port}"
         return self
 
     def terminate(self) -> None:

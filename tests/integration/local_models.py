@@ -3,13 +3,15 @@ scripts/models.py extracts from its PyPI package, and llama-server (built by scr
 from the same llama.cpp source as the gateway) as a real Level 2 sidecar on loopback."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, free_port, wait_for_http
+from conftest import REPO, free_port, read_from, wait_for_http
 
 SMOLLM = "smollm2-135m"
 SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -34,28 +36,55 @@ def llama_server_bin() -> Path:
 
 
 class LlamaServer:
-    """A real llama-server on loopback serving `model` with `parallel` slots."""
+    """A real llama-server on loopback serving `model` with `parallel` slots.
+
+    Its port is fixed as late as possible: by the kernel at llama-server's bind (--port 0, read back
+    from its "listening on" line), unless `port` is given or `url` is asked for before start() (the
+    caller needs the address in advance, e.g. to configure a gateway before the sidecar exists)."""
 
     def __init__(self, model: Path, log: Path, port: int | None = None, parallel: int = 2):
         self.model = model
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = port
         self.log = log
         self.parallel = parallel
         self.proc: subprocess.Popen | None = None
 
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            self.port = free_port()
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self, timeout: float = 60.0) -> "LlamaServer":
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(llama_server_bin()), "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
+                [str(llama_server_bin()), "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port or 0),
                  "-c", str(2048 * self.parallel), "-np", str(self.parallel), "-t", "2"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        tail = lambda: read_from(self.log, offset)[-3000:]  # noqa: E731
         try:
-            wait_for_http(self.proc, self.url + "/health", timeout, "llama-server", lambda: self.log.read_text()[-3000:])
+            if self.port is None:
+                self.port = self._bound_port(offset, timeout, tail)
+            wait_for_http(self.proc, self.url + "/health", timeout, "llama-server", tail)
         except AssertionError:
             self.stop()
             raise
         return self
+
+    def _bound_port(self, offset: int, timeout: float, tail) -> int:
+        """The port llama-server logged it listens on (it binds before loading the model)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            exited = self.proc.poll() is not None
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", read_from(self.log, offset))
+            if found:
+                return int(found[1])
+            if exited:
+                raise AssertionError(f"llama-server exited with {self.proc.returncode} during start-up:\n{tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"llama-server did not say where it listens within {timeout}s:\n{tail()}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

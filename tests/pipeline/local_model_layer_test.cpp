@@ -8,6 +8,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 
 #include "api/openai.h"
 #include "fakes/fake_generator.h"
@@ -29,16 +33,100 @@ ChatRequest request(const std::string& text, const std::string& system = "", api
   return r;
 }
 
+// The bytes of a streamed answer L2 judges before it streams the rest (kOpeningBytes in
+// local_model_layer.cpp).
+constexpr std::size_t kOpening = 32;
+
+// Wraps a FakeGenerator so that its generation stops after the first `hold_after` bytes of text
+// and waits there until it is cancelled: a test then knows the generation cannot have run to its
+// end on its own, whatever the scheduler does, so "it was cancelled" is a fact rather than a race
+// between the coroutine and the fake's token delay. `wait_done()` returns the Generation the
+// fake reported. A hold gives up after 30 s (a broken test fails instead of hanging).
+class HeldGenerator final : public inference::Generator {
+ public:
+  HeldGenerator(std::shared_ptr<fakes::FakeGenerator> inner, std::size_t hold_after)
+      : inner_(std::move(inner)), hold_after_(hold_after) {}
+
+  std::string_view name() const override { return inner_->name(); }
+
+  inference::Cancellation classify_async(std::vector<inference::ChatMessage> messages,
+                                         inference::ClassifyOptions options,
+                                         inference::ClassifyCallback done) override {
+    return inner_->classify_async(std::move(messages), options, std::move(done));
+  }
+
+  inference::Cancellation generate_async(std::vector<inference::ChatMessage> messages,
+                                         inference::GenerateOptions options, inference::TokenCallback on_token,
+                                         inference::GenerateCallback done) override {
+    auto on_piece = [this, on_token = std::move(on_token)](std::string_view piece) {
+      if (on_token) on_token(piece);
+      std::unique_lock lock(mu_);
+      sent_ += piece.size();
+      if (sent_ < hold_after_ || held_) return;
+      held_ = true;
+      // The Cancellation is known once generate_async below has returned.
+      cv_.wait_for(lock, std::chrono::seconds(30), [this] { return cancel_.has_value(); });
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (cancel_ && !cancel_->requested() && std::chrono::steady_clock::now() < give_up) {
+        cv_.wait_for(lock, std::chrono::milliseconds(1));  // Cancellation has no wake-up: poll it
+      }
+      released_by_cancel_ = cancel_ && cancel_->requested();
+    };
+    auto on_done = [this, done = std::move(done)](Result<inference::Generation> result) {
+      {
+        std::lock_guard lock(mu_);
+        result_ = result;
+        cv_.notify_all();
+      }
+      done(std::move(result));
+    };
+    auto cancel = inner_->generate_async(std::move(messages), std::move(options), std::move(on_piece),
+                                         std::move(on_done));
+    std::lock_guard lock(mu_);
+    cancel_ = cancel;
+    cv_.notify_all();
+    return cancel;
+  }
+
+  // The fake's result once it has called `done` (nullopt if it did not within 30 s).
+  std::optional<Result<inference::Generation>> wait_done() {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(30), [this] { return result_.has_value(); });
+    return result_;
+  }
+  bool held() const {
+    std::lock_guard lock(mu_);
+    return held_;
+  }
+  bool released_by_cancel() const {
+    std::lock_guard lock(mu_);
+    return released_by_cancel_;
+  }
+
+ private:
+  std::shared_ptr<fakes::FakeGenerator> inner_;
+  const std::size_t hold_after_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<inference::Cancellation> cancel_;
+  std::size_t sent_ = 0;
+  bool held_ = false;
+  bool released_by_cancel_ = false;
+  std::optional<Result<inference::Generation>> result_;
+};
+
+LocalModelOptions test_options() {
+  LocalModelOptions options;
+  options.max_prompt_chars = 100;
+  options.generate.max_tokens = 16;
+  options.generate.temperature = 0.5f;
+  options.generate.repetition_penalty = 1.3f;
+  return options;
+}
+
 class LocalModelLayerTest : public ::testing::Test {
  protected:
-  LocalModelLayerTest() {
-    LocalModelOptions options;
-    options.max_prompt_chars = 100;
-    options.generate.max_tokens = 16;
-    options.generate.temperature = 0.5f;
-    options.generate.repetition_penalty = 1.3f;
-    layer_ = std::make_unique<LocalModelLayer>(generator_, options);
-  }
+  LocalModelLayerTest() : layer_(std::make_unique<LocalModelLayer>(generator_, test_options())) {}
 
   std::optional<Answer> ask(ChatRequest r) {
     auto result = run_coroutine(layer_->answer(r));
@@ -55,6 +143,9 @@ class LocalModelLayerTest : public ::testing::Test {
 
   std::shared_ptr<fakes::FakeGenerator> generator_ = std::make_shared<fakes::FakeGenerator>();
   std::unique_ptr<LocalModelLayer> layer_;
+  // A layer over `generator_` held after the opening (see HeldGenerator).
+  std::shared_ptr<HeldGenerator> held_ = std::make_shared<HeldGenerator>(generator_, kOpening);
+  std::unique_ptr<LocalModelLayer> held_layer_ = std::make_unique<LocalModelLayer>(held_, test_options());
 };
 
 TEST_F(LocalModelLayerTest, SimpleRequestIsAnsweredLocally) {
@@ -300,14 +391,23 @@ TEST_F(LocalModelLayerTest, LongStreamingAnswerIsStreamedAfterItsOpening) {
 }
 
 TEST_F(LocalModelLayerTest, StreamedRefusalPassesOnAndStopsTheModel) {
-  generator_->text = "I'm sorry, but I cannot help with that request at all, it is beyond me.";
+  const std::string refusal = "I'm sorry, but I cannot help with that request at all, it is beyond me.";
+  generator_->text = refusal;
   generator_->piece_bytes = 4;
-  generator_->token_delay = std::chrono::milliseconds(5);
   auto r = request("hi");
   r.stream = true;
-  EXPECT_FALSE(ask(std::move(r)));
+  // The model is held after the opening, so only the layer's cancellation can end the generation.
+  auto result = run_coroutine(held_layer_->answer(r));
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(*result);
   // The generation was cancelled once the opening was judged, not run to its end.
-  for (int i = 0; i < 200 && generator_->cancelled() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto generation = held_->wait_done();
+  ASSERT_TRUE(generation) << "the generation never ended";
+  ASSERT_TRUE(*generation);
+  EXPECT_TRUE(held_->held());
+  EXPECT_TRUE(held_->released_by_cancel());
+  EXPECT_EQ((*generation)->finish, FinishReason::kCancelled);
+  EXPECT_EQ((*generation)->text, refusal.substr(0, kOpening));
   EXPECT_EQ(generator_->cancelled(), 1);
 }
 
@@ -328,13 +428,18 @@ TEST_F(LocalModelLayerTest, StreamCutByTheTokenCapEndsWithLengthAndIsNotCacheabl
 TEST_F(LocalModelLayerTest, DroppingTheStreamCancelsTheGeneration) {
   generator_->text = std::string(400, 'a');
   generator_->piece_bytes = 8;
-  generator_->token_delay = std::chrono::milliseconds(5);
   auto r = request("hi");
   r.stream = true;
-  auto answer = ask(std::move(r));
-  ASSERT_TRUE(answer && answer->stream);
-  answer->stream.reset();  // the client went away
-  for (int i = 0; i < 200 && generator_->cancelled() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto result = run_coroutine(held_layer_->answer(r));
+  ASSERT_TRUE(result && *result && (*result)->stream);
+  EXPECT_FALSE(held_->released_by_cancel());  // still held: the stream owns the generation
+  (*result)->stream.reset();                  // the client went away
+  auto generation = held_->wait_done();
+  ASSERT_TRUE(generation) << "the generation never ended";
+  ASSERT_TRUE(*generation);
+  EXPECT_TRUE(held_->released_by_cancel());
+  EXPECT_EQ((*generation)->finish, FinishReason::kCancelled);
+  EXPECT_EQ((*generation)->text.size(), kOpening);
   EXPECT_EQ(generator_->cancelled(), 1);
 }
 
@@ -365,13 +470,16 @@ TEST_F(LocalModelLayerTest, TimeoutCoversClassificationAndAnswer) {
   LocalModelOptions options;
   options.timeout = std::chrono::milliseconds(50);
   LocalModelLayer layer(generator_, options);
-  generator_->classify_delay = std::chrono::milliseconds(2000);
+  // A classification that would take a minute: only the 50 ms budget can end it within the
+  // generous bound below (the bound leaves a loaded machine 30 s of slack, not 1.5 s).
+  generator_->classify_delay = std::chrono::seconds(60);
   auto r = request("hi");
   auto started = std::chrono::steady_clock::now();
   auto result = run_coroutine(layer.answer(r));
   ASSERT_TRUE(result);
   EXPECT_FALSE(*result);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1500));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  EXPECT_EQ(generator_->cancelled(), 1);  // the fake stopped at its deadline, not at its delay's end
   EXPECT_GT(generator_->last_classify_timeout().count(), 0);
   EXPECT_LE(generator_->last_classify_timeout().count(), 50);
   // The answer gets what is left of the budget.
@@ -409,7 +517,7 @@ TEST_F(LocalModelLayerTest, OverloadWithoutFallbackIsA503) {
 }
 
 TEST_F(LocalModelLayerTest, CancellingTheRequestCancelsTheClassification) {
-  generator_->classify_delay = std::chrono::milliseconds(5000);
+  generator_->classify_delay = std::chrono::seconds(60);  // only the cancellation can end it in time
   boost::asio::io_context ioc;
   boost::asio::cancellation_signal signal;
   auto r = request("hi");
@@ -419,7 +527,7 @@ TEST_F(LocalModelLayerTest, CancellingTheRequestCancelsTheClassification) {
   timer.async_wait([&signal](auto) { signal.emit(boost::asio::cancellation_type::terminal); });
   auto started = std::chrono::steady_clock::now();
   ioc.run();
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(2000));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
   EXPECT_EQ(generator_->cancelled(), 1);
   // The coroutine ends as Asio ends cancelled ones: with operation_aborted, or having passed on.
   try {
