@@ -226,6 +226,9 @@ class BeastResponder final : public Responder {
     beast::buffers_suffix<Buffers> rest(buffers);
     rest.consume(sent);
     if (!ec && asio::buffer_size(rest) > 0) {
+      // Closed until the rest is out: a cancellation thrown mid-chunk must not let anyone write
+      // into the middle of it.
+      closed_ = true;
       do {
         stream_.expires_after(write_timeout_);
         std::size_t n = 0;

@@ -49,7 +49,7 @@ Error curl_error(CURLcode code, const std::string& detail, const std::string& ur
 // State shared by the curl thread (producer) and the caller's coroutine (consumer).
 struct Transfer {
   Transfer(HttpRequest req, asio::any_io_executor ex, HttpClient::Impl* owner)
-      : request(std::move(req)), executor(std::move(ex)), signal(executor), client(owner) {}
+      : request(std::move(req)), executor(std::move(ex)), client(owner) {}
   ~Transfer() {
     if (easy) curl_easy_cleanup(easy);
     if (header_list) curl_slist_free_all(header_list);
@@ -57,13 +57,14 @@ struct Transfer {
 
   HttpRequest request;
   asio::any_io_executor executor;
-  asio::steady_timer signal;  // consumer waits on it; producer cancels it (on `executor`)
   HttpClient::Impl* client;
   CURL* easy = nullptr;
   curl_slist* header_list = nullptr;
   char error_buffer[CURL_ERROR_SIZE] = {};
   bool status_sent = false;  // curl thread only
-  std::size_t received = 0;  // decoded body bytes so far; curl thread only
+  std::size_t received = 0;  // decoded body bytes taken so far; curl thread only
+  bool curl_paused = false;  // on_write asked curl to pause and resume() has not run; curl thread only
+  bool connected = false;    // out of libcurl's queue, a connection made; curl thread only
   bool too_large = false;    // the body passed max_response_bytes; curl thread only
   // Streams: when bytes last arrived (or the transfer started or resumed). Curl thread only.
   std::chrono::steady_clock::time_point last_data = std::chrono::steady_clock::now();
@@ -75,7 +76,10 @@ struct Transfer {
   std::deque<Event> events;
   std::size_t buffered_bytes = 0;
   bool paused = false;
-  bool released = false;  // nobody reads any more: data is dropped
+  bool released = false;  // nobody reads any more: events are dropped, nothing is posted
+  // The consumer's wake-up timer, owned by its CurlCall (whose io_context may be gone when the
+  // curl thread lets go of the transfer); null once the call is destroyed.
+  asio::steady_timer* signal = nullptr;
 
   // Curl thread: queues an event unless it is data over the buffer limit (then returns false).
   bool push(Event event, bool may_refuse) {
@@ -89,14 +93,12 @@ struct Transfer {
       buffered_bytes += event.data.size();
       events.push_back(std::move(event));
     }
-    asio::post(executor, [self = this, keep = self_ref.lock()] {
-      if (keep) self->signal.cancel();
+    asio::post(executor, [keep = self_ref.lock()] {
+      if (!keep) return;
+      std::lock_guard lock(keep->mu);
+      if (keep->signal != nullptr) keep->signal->cancel();
     });
     return true;
-  }
-  bool is_paused() {
-    std::lock_guard lock(mu);
-    return paused;
   }
   std::weak_ptr<Transfer> self_ref;
 };
@@ -134,7 +136,7 @@ struct HttpClient::Impl {
         else next = std::min(next, std::chrono::ceil<std::chrono::milliseconds>(*t->release_deadline - now));
         continue;
       }
-      if (!t->request.streaming || t->is_paused()) continue;
+      if (!t->request.streaming || t->curl_paused || !t->connected) continue;
       const auto deadline = t->last_data + t->request.idle_timeout;
       if (deadline <= now) {
         silent.push_back(easy);
@@ -197,11 +199,20 @@ struct HttpClient::Impl {
     transfer->push(std::move(done), false);
   }
 
+  // A connection is made and the request about to go: a stream's silence is timed from here, not
+  // while it waited in libcurl's queue for a connection (ISARTOR__MAX_UPSTREAM_CONNECTIONS).
+  static int on_connected(void* user, char*, char*, int, int) {
+    auto* t = static_cast<Transfer*>(user);
+    t->connected = true;
+    t->last_data = std::chrono::steady_clock::now();
+    return CURL_PREREQFUNC_OK;
+  }
+
   static size_t on_write(char* ptr, size_t size, size_t count, void* user) {
     auto* t = static_cast<Transfer*>(user);
     t->last_data = std::chrono::steady_clock::now();
-    t->received += size * count;
-    if (t->client->max_response_bytes != 0 && t->received > t->client->max_response_bytes) {
+    const std::size_t n = size * count;
+    if (!t->request.streaming && t->client->max_response_bytes != 0 && t->received + n > t->client->max_response_bytes) {
       t->too_large = true;
       return 0;  // curl ends the transfer (CURLE_WRITE_ERROR); finish() reports why
     }
@@ -211,10 +222,12 @@ struct HttpClient::Impl {
       t->push(Event{Event::Kind::kStatus, status, {}, CURLE_OK}, false);
       t->status_sent = true;
     }
-    if (!t->push(Event{Event::Kind::kData, 0, std::string(ptr, size * count), CURLE_OK}, true)) {
+    if (!t->push(Event{Event::Kind::kData, 0, std::string(ptr, n), CURLE_OK}, true)) {
+      t->curl_paused = true;  // curl hands the same bytes again after the resume
       return CURL_WRITEFUNC_PAUSE;
     }
-    return size * count;
+    t->received += n;
+    return n;
   }
 
   void add(const std::shared_ptr<Transfer>& t) {
@@ -231,6 +244,8 @@ struct HttpClient::Impl {
       curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
     }
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_write);
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &Impl::on_connected);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_buffer);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -260,12 +275,16 @@ struct HttpClient::Impl {
       t->released = true;
       was_paused = std::exchange(t->paused, false);
     }
-    if (was_paused) curl_easy_pause(t->easy, CURLPAUSE_CONT);
+    if (was_paused) {
+      t->curl_paused = false;
+      curl_easy_pause(t->easy, CURLPAUSE_CONT);
+    }
   }
 
   void resume(const std::shared_ptr<Transfer>& t) {
     if (!active.count(t->easy)) return;
     t->last_data = std::chrono::steady_clock::now();
+    t->curl_paused = false;
     curl_easy_pause(t->easy, CURLPAUSE_CONT);
   }
 };
@@ -274,8 +293,16 @@ namespace {
 
 class CurlCall final : public HttpCall {
  public:
-  explicit CurlCall(std::shared_ptr<Transfer> t) : t_(std::move(t)) {}
-  ~CurlCall() override { cancel(); }
+  explicit CurlCall(std::shared_ptr<Transfer> t) : t_(std::move(t)), signal_(t_->executor) {
+    std::lock_guard lock(t_->mu);
+    t_->signal = &signal_;
+  }
+  ~CurlCall() override {
+    cancel();
+    std::lock_guard lock(t_->mu);
+    t_->signal = nullptr;
+    t_->released = true;
+  }
 
   asio::awaitable<Result<long>> status() override {
     for (;;) {
@@ -331,12 +358,13 @@ class CurlCall final : public HttpCall {
           co_return e;
         }
       }
-      t_->signal.expires_at(asio::steady_timer::time_point::max());
-      co_await t_->signal.async_wait(asio::as_tuple(asio::use_awaitable));
+      signal_.expires_at(asio::steady_timer::time_point::max());
+      co_await signal_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
 
   std::shared_ptr<Transfer> t_;
+  asio::steady_timer signal_;  // woken by the curl thread's posts (Transfer::push)
   bool done_ = false;
   bool cancelled_ = false;
 };

@@ -50,8 +50,9 @@ struct HttpClientLimits {
   // Upstream connections open at once (0 = no cap); transfers beyond it wait in libcurl's queue
   // for a free connection, their timeouts running.
   long max_connections = 0;
-  // Bytes of one response body after content decoding (0 = no cap): a larger one (or a gzip
-  // bomb) ends in kUpstream as soon as it passes the cap.
+  // Bytes of one whole (non-streaming) response body after content decoding (0 = no cap): a
+  // larger one (or a gzip bomb) ends in kUpstream as soon as it passes the cap. Streams are
+  // relayed under backpressure and not capped.
   std::size_t max_response_bytes = 0;
 };
 
