@@ -17,8 +17,20 @@ struct OpenAIKind {
   const char* code;  // nullptr -> JSON null
 };
 
-OpenAIKind openai_kind(ErrorCode code) {
-  switch (code) {
+// A provider's 4xx as OpenAI names them; only used when the provider gave no type of its own.
+const char* openai_type_for_status(int status) {
+  switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 409: return "conflict_error";
+    case 429: return "rate_limit_error";
+    default: return "invalid_request_error";
+  }
+}
+
+OpenAIKind openai_kind(const Error& error) {
+  switch (error.code) {
     case ErrorCode::kInvalidRequest:
     case ErrorCode::kUnprocessable: return {"invalid_request_error", nullptr};
     case ErrorCode::kUnauthorized: return {"authentication_error", "invalid_api_key"};
@@ -27,6 +39,8 @@ OpenAIKind openai_kind(ErrorCode code) {
     case ErrorCode::kRequestTimeout: return {"invalid_request_error", "request_timeout"};
     case ErrorCode::kPayloadTooLarge: return {"invalid_request_error", "request_too_large"};
     case ErrorCode::kNotImplemented: return {"invalid_request_error", "not_implemented"};
+    case ErrorCode::kRateLimited: return {"rate_limit_error", "rate_limit_exceeded"};
+    case ErrorCode::kUpstreamRejected: return {openai_type_for_status(http_status(error)), nullptr};
     case ErrorCode::kUpstream: return {"api_error", "upstream_error"};
     case ErrorCode::kUpstreamTimeout: return {"api_error", "timeout"};
     case ErrorCode::kUnavailable: return {"service_unavailable", nullptr};
@@ -36,9 +50,22 @@ OpenAIKind openai_kind(ErrorCode code) {
   return {"server_error", nullptr};
 }
 
+// A provider's 4xx as Anthropic names them (docs.anthropic.com "Errors"): by status, since an
+// OpenAI provider's types ("invalid_request_error" for a 401) do not carry over.
+const char* anthropic_type_for_status(int status) {
+  switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    default: return "invalid_request_error";
+  }
+}
+
 // Anthropic has no timeout type; its own gateway timeouts surface as api_error.
-const char* anthropic_type(ErrorCode code) {
-  switch (code) {
+const char* anthropic_type(const Error& error) {
+  switch (error.code) {
     case ErrorCode::kInvalidRequest:
     case ErrorCode::kUnprocessable:
     case ErrorCode::kMethodNotAllowed:
@@ -47,6 +74,8 @@ const char* anthropic_type(ErrorCode code) {
     case ErrorCode::kUnauthorized: return "authentication_error";
     case ErrorCode::kNotFound: return "not_found_error";
     case ErrorCode::kPayloadTooLarge: return "request_too_large";
+    case ErrorCode::kRateLimited:
+    case ErrorCode::kUpstreamRejected: return anthropic_type_for_status(http_status(error));
     case ErrorCode::kUnavailable:
     case ErrorCode::kOverloaded: return "overloaded_error";
     case ErrorCode::kUpstream:
@@ -59,14 +88,18 @@ const char* anthropic_type(ErrorCode code) {
 Json error_body(WireFormat format, const Error& error) {
   const std::string message = redact(error.message);
   if (format == WireFormat::kAnthropic) {
-    return Json{{"type", "error"},
-                {"error", {{"type", anthropic_type(error.code)}, {"message", message}}}};
+    return Json{{"type", "error"}, {"error", {{"type", anthropic_type(error)}, {"message", message}}}};
   }
-  const OpenAIKind kind = openai_kind(error.code);
-  Json detail = {{"message", message},
-                 {"type", kind.type},
-                 {"code", kind.code ? Json(kind.code) : Json(nullptr)}};
-  if (format == WireFormat::kOpenAI) {
+  const OpenAIKind kind = openai_kind(error);
+  // A provider's refusal keeps the provider's own type and code (clients branch on
+  // "context_length_exceeded", "insufficient_quota").
+  const bool from_provider = error.code == ErrorCode::kRateLimited || error.code == ErrorCode::kUpstreamRejected;
+  Json type = from_provider && !error.upstream_type.empty() ? Json(error.upstream_type) : Json(kind.type);
+  Json code = from_provider && !error.upstream_code.empty() ? Json(error.upstream_code)
+              : kind.code                                    ? Json(kind.code)
+                                                             : Json(nullptr);
+  Json detail = {{"message", message}, {"type", std::move(type)}, {"code", std::move(code)}};
+  if (format == WireFormat::kOpenAI || format == WireFormat::kCompletions) {
     detail["param"] = error.param.empty() ? Json(nullptr) : Json(error.param);
   }
   return Json{{"error", std::move(detail)}};
@@ -148,7 +181,7 @@ std::string redact(std::string text, const std::vector<std::string>& secrets) {
 }
 
 ErrorResponse render_error(WireFormat format, const Error& error) {
-  return ErrorResponse{http_status(error.code), dump_json(error_body(format, error))};
+  return ErrorResponse{http_status(error), dump_json(error_body(format, error))};
 }
 
 std::string render_stream_error(WireFormat format, const Error& error) {

@@ -7,6 +7,7 @@ const char* to_string(WireFormat format) {
     case WireFormat::kOpenAI: return "openai";
     case WireFormat::kAnthropic: return "anthropic";
     case WireFormat::kNative: return "native";
+    case WireFormat::kCompletions: return "completions";
   }
   return "openai";
 }

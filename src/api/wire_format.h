@@ -10,9 +10,10 @@ namespace isartor::api {
 
 using Json = nlohmann::json;
 
-enum class WireFormat { kOpenAI, kAnthropic, kNative };
+// kCompletions: OpenAI's legacy /v1/completions (text_completion), served through the chat path.
+enum class WireFormat { kOpenAI, kAnthropic, kNative, kCompletions };
 
-// "openai", "anthropic", "native". Pure.
+// "openai", "anthropic", "native", "completions". Pure.
 const char* to_string(WireFormat format);
 
 // Compact serialization that replaces invalid UTF-8 instead of throwing, for everything we put on

@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include "api/anthropic.h"
+#include "api/completions.h"
 #include "api/errors.h"
 #include "api/openai.h"
 #include "api/sse.h"
+#include "app/cache_control.h"
 #include "core/log.h"
 
 namespace isartor::app {
@@ -23,6 +25,8 @@ std::string body_for(const api::Json& completion, const pipeline::Answer& answer
                        {"model", completion.contains("model") && completion["model"].is_string() ? completion["model"]
                                                                                                  : api::Json(options.model)}}
           .dump();
+    case api::WireFormat::kCompletions:
+      return api::dump_json(api::chat_to_text_completion(completion));
     case api::WireFormat::kOpenAI:
       break;
   }
@@ -46,7 +50,11 @@ class EventRenderer {
   void chunk(const api::Json& chunk, std::string& out) {
     if (anthropic_) {
       for (const auto& e : anthropic_->on_chunk(chunk)) out += api::format_sse(e);
-    } else if (!is_unrequested_usage_chunk(chunk, options_)) {
+    } else if (is_unrequested_usage_chunk(chunk, options_)) {
+      return;
+    } else if (options_.format == api::WireFormat::kCompletions) {
+      out += api::format_sse({"", api::dump_json(api::chat_chunk_to_text_completion(chunk))});
+    } else {
       out += api::format_sse({"", chunk.dump()});
     }
   }
@@ -102,16 +110,17 @@ std::string replay_events(const api::Json& completion, const WriteOptions& optio
 
 }  // namespace
 
-http::Headers layer_headers(const pipeline::Answer& answer) {
+http::Headers layer_headers(const pipeline::Answer& answer, const WriteOptions& options) {
   http::Headers headers{{"X-Isartor-Layer", answer.layer},
-                        {"X-Isartor-Deflected", answer.deflected() ? "true" : "false"}};
+                        {"X-Isartor-Deflected", answer.deflected() ? "true" : "false"},
+                        {"X-Isartor-Cache", std::string(cache_outcome(options.cache_looked_up, answer.layer))}};
   if (answer.similarity) headers.emplace_back("X-Isartor-Similarity", fmt::format("{:.4f}", *answer.similarity));
   return headers;
 }
 
 asio::awaitable<bool> write_answer(pipeline::Answer answer, const WriteOptions& options,
                                    http::Responder& responder) {
-  http::Headers headers = layer_headers(answer);
+  http::Headers headers = layer_headers(answer, options);
   // A cache hit in the route's own format goes out as the stored text, parsed by nobody.
   if (!options.stream && options.format == api::WireFormat::kOpenAI && !answer.completion_json.empty()) {
     http::Response response{200, "application/json", std::move(headers), std::move(answer.completion_json)};

@@ -16,10 +16,12 @@ struct WriteOptions {
   bool include_usage_chunk = false;  // OpenAI: the client asked for stream_options.include_usage
   std::string model;                 // as the client named it
   std::vector<std::string> secrets;  // redacted from any error text
+  bool cache_looked_up = true;       // false: the request bypassed the cache lookup
 };
 
-// Headers every chat answer carries: X-Isartor-Layer, X-Isartor-Deflected, X-Isartor-Similarity.
-http::Headers layer_headers(const pipeline::Answer& answer);
+// Headers every chat answer carries: X-Isartor-Layer, X-Isartor-Deflected, X-Isartor-Cache,
+// X-Isartor-Similarity.
+http::Headers layer_headers(const pipeline::Answer& answer, const WriteOptions& options);
 
 // Returns false when the client went away (the stream, and its upstream call, are dropped).
 boost::asio::awaitable<bool> write_answer(pipeline::Answer answer, const WriteOptions& options,

@@ -4,27 +4,19 @@
 #include <llama.h>
 #include <openssl/crypto.h>
 
-#include <condition_variable>
-#include <mutex>
-
 #include "api/anthropic.h"
+#include "api/completions.h"
 #include "api/errors.h"
 #include "api/openai.h"
 #include "app/answer_writer.h"
-#include "cache/memory_backend.h"
+#include "app/cache_control.h"
+#include "app/count_tokens_route.h"
+#include "app/embeddings_route.h"
+#include "app/layers.h"
 #include "core/cpu_baseline.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "core/strings.h"
-#include "pipeline/cloud_layer.h"
-#include "pipeline/exact_cache_layer.h"
-#include "pipeline/local_model_layer.h"
-#include "pipeline/semantic_cache_layer.h"
-#include "inference/llama_embedder.h"
-#include "inference/llama_generator.h"
-#include "inference/model_manager.h"
-#include "inference/progress.h"
-#include "inference/sidecar_generator.h"
 
 namespace isartor::app {
 namespace asio = boost::asio;
@@ -38,7 +30,7 @@ struct Route {
   std::string_view method;
 };
 // A table outside the coroutine: g++ 12 cannot keep a local array in a coroutine frame.
-constexpr std::array<Route, 7> kRoutes{{
+constexpr std::array<Route, 12> kRoutes{{
     {"/healthz", "GET"},
     {"/health", "GET"},
     {"/v1/models", "GET"},
@@ -46,11 +38,19 @@ constexpr std::array<Route, 7> kRoutes{{
     {"/v1/chat/completions", "POST"},
     {"/chat/completions", "POST"},
     {"/v1/messages", "POST"},
+    {"/v1/messages/count_tokens", "POST"},
+    {"/v1/embeddings", "POST"},
+    {"/embeddings", "POST"},
+    {"/v1/completions", "POST"},
+    {"/completions", "POST"},
 }};
+// GET /v1/models/{id}
+constexpr std::string_view kModelPrefix = "/v1/models/";
 
 api::WireFormat format_of(std::string_view path) {
-  if (path == "/v1/messages") return api::WireFormat::kAnthropic;
+  if (path == "/v1/messages" || path.starts_with("/v1/messages/")) return api::WireFormat::kAnthropic;
   if (path.starts_with("/api/")) return api::WireFormat::kNative;
+  if (path == "/v1/completions" || path == "/completions") return api::WireFormat::kCompletions;
   return api::WireFormat::kOpenAI;
 }
 
@@ -67,161 +67,6 @@ std::string_view presented_key(const http::Request& request) {
   constexpr std::string_view kBearer = "Bearer ";
   if (core::istarts_with(auth, kBearer)) return core::trim(auth.substr(kBearer.size()));
   return {};
-}
-
-vector::IndexKind index_kind(config::SemanticIndex kind) {
-  switch (kind) {
-    case config::SemanticIndex::kFlat: return vector::IndexKind::kFlat;
-    case config::SemanticIndex::kHnsw: return vector::IndexKind::kHnsw;
-    case config::SemanticIndex::kAuto: break;
-  }
-  return vector::IndexKind::kAuto;
-}
-
-// L1b, or nullptr (with a warning) when its model cannot be had and it is not required.
-std::unique_ptr<pipeline::Layer> build_semantic_layer(const config::Config& config) {
-  auto started = std::chrono::steady_clock::now();
-  const std::string& name = config.embedding.model_path.empty() ? config.embedding.repo_id : config.embedding.model_path;
-  LOG_INFO("isartor::embeddings", "Initialising the embedder ({})...", name);
-  auto gguf = inference::resolve_embedding_gguf(config, inference::hub_config_from_env(config));
-  Result<std::unique_ptr<inference::LlamaEmbedder>> embedder =
-      gguf ? inference::LlamaEmbedder::load(*gguf, {.threads = config.embedding.threads})
-           : std::unexpected(gguf.error());
-  if (!embedder) {
-    std::string why = "semantic cache (L1b) unavailable: " + embedder.error().message;
-    if (config.embedding.required) throw std::runtime_error(why + " (ISARTOR__EMBEDDING__REQUIRED=true)");
-    LOG_WARN("isartor::embeddings", "{}; continuing without it", why);
-    return nullptr;
-  }
-  LOG_INFO("isartor::embeddings", "Embedder ready ({}-d, {:.1f} s)", (*embedder)->dimensions(),
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  pipeline::SemanticCacheOptions options;
-  options.threshold = config.similarity_threshold;
-  options.ttl = std::chrono::seconds(config.cache_ttl_secs);
-  options.capacity = config.cache_max_capacity;
-  options.max_bytes = config.cache_max_bytes;
-  options.single_turn_only = config.semantic_single_turn_only;
-  options.guard = config.semantic_guard;
-  options.index = index_kind(config.semantic_index);
-  return std::make_unique<pipeline::SemanticCacheLayer>(std::shared_ptr<inference::Embedder>(std::move(*embedder)),
-                                                        options, name);
-}
-
-constexpr const char* kL2 = "isartor::l2";
-
-// Says on /health how far a download got, once per percent.
-std::function<void(std::string_view, std::uint64_t, std::uint64_t)> report_download(pipeline::LocalModelLayer& layer) {
-  auto last = std::make_shared<int>(-1);
-  return [&layer, last](std::string_view file, std::uint64_t done, std::uint64_t total) {
-    const int percent = total > 0 ? static_cast<int>(done * 100 / total) : 0;
-    if (percent == *last) return;
-    *last = percent;
-    layer.set_pending(fmt::format("downloading {} ({}%, {})", file, percent, inference::format_megabytes(done)));
-  };
-}
-
-// Resolves (downloading from the hub if needed) and loads the in-process model, then puts it in
-// service; runs on the loader thread so the gateway serves meanwhile.
-void load_local_model(const config::Config& config, pipeline::LocalModelLayer& layer, std::stop_token stop) {
-  const auto started = std::chrono::steady_clock::now();
-  auto hub = inference::hub_config_from_env(config);
-  hub.stop = stop;
-  hub.on_progress = report_download(layer);
-  auto gguf = inference::resolve_local_model_gguf(config, hub);
-  if (!gguf) {
-    LOG_WARN(kL2, "local model layer (L2) unavailable: {}; requests go to L3 (ISARTOR__ENABLE_SLM_ROUTER=false "
-             "silences this)", gguf.error().message);
-    layer.set_pending("unavailable: " + gguf.error().message);
-    return;
-  }
-  layer.set_pending("loading " + gguf->filename().string());
-  LOG_INFO(kL2, "Loading the local model ({})...", gguf->string());
-  inference::LlamaGeneratorOptions options = inference::local_model_options(config);
-  options.stop_loading = stop;
-  auto generator = inference::LlamaGenerator::load(*gguf, options);
-  if (!generator) {
-    LOG_WARN(kL2, "local model layer (L2) unavailable: {}; requests go to L3", generator.error().message);
-    layer.set_pending("unavailable: " + generator.error().message);
-    return;
-  }
-  LOG_INFO(kL2, "Local model ready ({}, {} classification, {:.1f} s)", (*generator)->name(),
-           inference::classify_mode_name(options.classify_mode),
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  layer.set_generator(std::shared_ptr<inference::Generator>(std::move(*generator)));
-}
-
-// Waits for the sidecar to list its models (it may start after the gateway), then puts it in service.
-void connect_sidecar(const config::Config& config, providers::HttpClient& http, pipeline::LocalModelLayer& layer,
-                     std::stop_token stop) {
-  const auto& l2 = config.layer2;
-  inference::SidecarOptions options;
-  options.url = l2.sidecar_url;
-  options.model = l2.sidecar_model;
-  options.api_key = l2.sidecar_api_key;
-  options.max_classify_tokens = l2.max_classify_tokens;
-  options.max_in_flight = static_cast<std::size_t>(l2.max_queued + l2.max_sequences);
-  auto generator = std::make_unique<inference::SidecarGenerator>(options, http);
-  std::mutex mutex;
-  std::condition_variable_any wake;
-  for (int attempt = 0; !stop.stop_requested(); ++attempt) {
-    auto model = generator->probe();
-    if (model) {
-      LOG_INFO(kL2, "Local model layer (L2) uses the sidecar {} ({})", l2.sidecar_url, *model);
-      layer.set_generator(std::shared_ptr<inference::Generator>(std::move(generator)));
-      return;
-    }
-    if (attempt == 0) LOG_WARN(kL2, "{}; retrying every 2 s, requests go to L3 meanwhile", model.error().message);
-    layer.set_pending("waiting for the sidecar: " + model.error().message);
-    std::unique_lock lock(mutex);
-    wake.wait_for(lock, stop, std::chrono::seconds(2), [] { return false; });
-  }
-}
-
-// L2 without its model, and how the gateway's loader thread will bring it: the layer serves
-// (passing requests on) while the model downloads, loads or the sidecar comes up.
-std::unique_ptr<pipeline::LocalModelLayer> build_local_model_layer(const config::Config& config,
-                                                                   providers::HttpClient& http,
-                                                                   const pipeline::Layer& fallback,
-                                                                   std::function<void(std::stop_token)>& loader) {
-  const auto& l2 = config.layer2;
-  pipeline::LocalModelOptions options;
-  options.max_prompt_chars = static_cast<std::size_t>(l2.max_prompt_chars);
-  options.single_turn_only = l2.single_turn_only;
-  options.generate.max_tokens = l2.max_generate_tokens;
-  options.generate.temperature = static_cast<float>(l2.temperature);
-  options.generate.repetition_penalty = static_cast<float>(l2.repetition_penalty);
-  options.timeout = std::chrono::seconds(l2.timeout_secs);
-  options.fallback_ready = [&fallback] { return fallback.status().ready; };
-  const bool sidecar = config::local_model_on_sidecar(config);
-  auto layer = std::make_unique<pipeline::LocalModelLayer>(
-      std::move(options), sidecar ? "connecting to the sidecar " + l2.sidecar_url : "resolving the local model");
-  pipeline::LocalModelLayer& ref = *layer;
-  if (sidecar) {
-    loader = [&config, &http, &ref](std::stop_token stop) { connect_sidecar(config, http, ref, stop); };
-  } else {
-    loader = [&config, &ref](std::stop_token stop) { load_local_model(config, ref, stop); };
-  }
-  return layer;
-}
-
-std::vector<std::unique_ptr<pipeline::Layer>> build_layers(const config::Config& config, providers::HttpClient& http,
-                                                           std::function<void(std::stop_token)>& l2_loader) {
-  std::vector<std::unique_ptr<pipeline::Layer>> layers;
-  if (config::exact_cache_enabled(config)) {
-    if (config.cache_backend == config::CacheBackendKind::kRedis) {
-      LOG_WARN(kTarget, "ISARTOR__CACHE_BACKEND=redis is not available in this build; using the in-process cache");
-    }
-    layers.push_back(std::make_unique<pipeline::ExactCacheLayer>(std::make_unique<cache::MemoryBackend>(
-        config.cache_max_capacity, std::chrono::seconds(config.cache_ttl_secs), 16, cache::MemoryBackend::Clock{},
-        config.cache_max_bytes)));
-  }
-  if (config::semantic_cache_enabled(config)) {
-    if (auto layer = build_semantic_layer(config)) layers.push_back(std::move(layer));
-  }
-  auto cloud = std::make_unique<pipeline::CloudLayer>(providers::make_provider(config, http));
-  if (config.enable_slm_router) layers.push_back(build_local_model_layer(config, http, *cloud, l2_loader));
-  layers.push_back(std::move(cloud));
-  return layers;
 }
 
 }  // namespace
@@ -255,9 +100,12 @@ Gateway::Gateway(config::Config config)
       gateway_key_digest_(sha256(config_.gateway_api_key)),
       http_client_(std::make_unique<providers::HttpClient>(
           providers::HttpClientLimits{static_cast<long>(connections_.upstream), config_.max_response_bytes})) {
-  std::function<void(std::stop_token)> l2_loader;
-  pipeline_ = std::make_unique<pipeline::Pipeline>(build_layers(config_, *http_client_, l2_loader));
-  if (l2_loader) l2_loader_ = std::jthread(std::move(l2_loader));
+  Components components = build_components(config_, *http_client_);
+  provider_ = std::move(components.provider);
+  embedder_ = std::move(components.embedder);
+  exact_cache_ = std::move(components.exact_cache);
+  pipeline_ = std::make_unique<pipeline::Pipeline>(std::move(components.layers));
+  if (components.l2_loader) l2_loader_ = std::jthread(std::move(components.l2_loader));
 }
 
 Gateway::~Gateway() = default;
@@ -287,6 +135,11 @@ http::Response Gateway::render_error(std::string_view path, const Error& error) 
   auto rendered = api::render_error(format_of(path), error);
   http::Response response{rendered.status, "application/json", {}, std::move(rendered.body)};
   if (error.code == ErrorCode::kOverloaded) response.headers.emplace_back("Retry-After", "1");
+  for (const auto& header : error.headers) response.headers.push_back(header);
+  if (error.upstream_status != 0) {
+    // Tells an operator the provider answered this, not the gateway.
+    response.headers.emplace_back("X-Isartor-Upstream-Status", std::to_string(error.upstream_status));
+  }
   return response;
 }
 
@@ -312,12 +165,53 @@ http::Response Gateway::health() const {
   return json_response(200, {{"status", "ok"}, {"version", ISARTOR_VERSION}, {"uptime_secs", uptime}, {"layers", layers}});
 }
 
-http::Response Gateway::models() const {
-  api::Json model{{"id", config_.external_llm_model},
-                  {"object", "model"},
-                  {"created", 0},
-                  {"owned_by", config::to_string(config_.llm_provider)}};
-  return json_response(200, {{"object", "list"}, {"data", api::Json::array({model})}});
+namespace {
+
+// A model entry: OpenAI's {"id","object","created","owned_by"}, or Anthropic's
+// {"type","id","display_name","created_at"} for clients that send anthropic-version.
+api::Json model_object(const std::string& id, const std::string& owner, bool anthropic) {
+  if (anthropic) {
+    return {{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "1970-01-01T00:00:00Z"}};
+  }
+  return {{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}};
+}
+
+bool wants_anthropic_shape(const http::Request& request) { return !request.header("anthropic-version").empty(); }
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> Gateway::served_models() const {
+  std::vector<std::pair<std::string, std::string>> served{
+      {config_.external_llm_model, std::string(config::to_string(config_.llm_provider))}};
+  if (embedder_) served.emplace_back(embedding_model_name(config_), "isartor");
+  return served;
+}
+
+http::Response Gateway::models(const http::Request& request) const {
+  const bool anthropic = wants_anthropic_shape(request);
+  api::Json data = api::Json::array();
+  for (const auto& [id, owner] : served_models()) data.push_back(model_object(id, owner, anthropic));
+  if (!anthropic) return json_response(200, {{"object", "list"}, {"data", std::move(data)}});
+  api::Json first = data.front()["id"], last = data.back()["id"];
+  return json_response(200, {{"data", std::move(data)}, {"has_more", false}, {"first_id", first}, {"last_id", last}});
+}
+
+http::Response Gateway::model(const http::Request& request, std::string_view id) const {
+  const bool anthropic = wants_anthropic_shape(request);
+  for (const auto& [served, owner] : served_models()) {
+    if (served == id) return json_response(200, model_object(served, owner, anthropic));
+  }
+  Error error(ErrorCode::kNotFound,
+              "the model '" + std::string(id) + "' is not served by this gateway (it serves: " +
+                  [&] {
+                    std::string names;
+                    for (const auto& [served, owner] : served_models()) names += (names.empty() ? "" : ", ") + served;
+                    return names;
+                  }() +
+                  ")",
+              "model");
+  auto rendered = api::render_error(anthropic ? api::WireFormat::kAnthropic : api::WireFormat::kOpenAI, error);
+  return {rendered.status, "application/json", {}, std::move(rendered.body)};
 }
 
 // Everything but the chat routes is answered synchronously; std::nullopt means "a chat route".
@@ -327,7 +221,9 @@ std::optional<http::Response> Gateway::route(const http::Request& request) const
   const Route* route = nullptr;
   bool path_known = false;
   for (const auto& r : kRoutes) {
-    if (r.path != path) continue;
+    const bool matches = r.path == path || (r.path == "/v1/models" && path.starts_with(kModelPrefix) &&
+                                            path.size() > kModelPrefix.size());
+    if (!matches) continue;
     path_known = true;
     if (r.method == request.method || (r.method == "GET" && request.method == "HEAD")) route = &r;
   }
@@ -343,13 +239,20 @@ std::optional<http::Response> Gateway::route(const http::Request& request) const
                                     "invalid or missing gateway API key: send it as 'X-API-Key: <key>' or "
                                     "'Authorization: Bearer <key>'"));
   }
-  if (path == "/v1/models") return models();
+  if (path == "/v1/models") return models(request);
+  if (path.starts_with(kModelPrefix)) return model(request, core::percent_decode(path.substr(kModelPrefix.size())));
   return std::nullopt;
 }
 
 asio::awaitable<void> Gateway::handle(const http::Request& request, http::Responder& responder) {
   if (auto response = route(request)) {
     co_await responder.send(std::move(*response));
+    co_return;
+  }
+  if (request.path == "/v1/embeddings" || request.path == "/embeddings" ||
+      request.path == "/v1/messages/count_tokens") {
+    auto response = co_await json_route(request);
+    co_await responder.send(std::move(response));
     co_return;
   }
   co_await chat(format_of(request.path), request, responder);
@@ -367,6 +270,8 @@ Result<api::Json> to_canonical(api::WireFormat format, api::Json body) {
     }
     case api::WireFormat::kAnthropic:
       return api::anthropic_request_to_openai(body);
+    case api::WireFormat::kCompletions:
+      return api::completions_request_to_chat(body);
     case api::WireFormat::kNative: {
       if (!body.contains("prompt")) return fail(ErrorCode::kInvalidRequest, "'prompt' is a required property", "prompt");
       if (!body["prompt"].is_string()) return fail(ErrorCode::kInvalidRequest, "'prompt' must be a string", "prompt");
@@ -381,31 +286,59 @@ Result<api::Json> to_canonical(api::WireFormat format, api::Json body) {
   return fail(ErrorCode::kInternal, "unknown wire format");
 }
 
+// A client's JSON body, bounded in depth, as an object whose null members are gone (null means
+// absent for every optional top-level field, as the providers treat it).
+Result<api::Json> parse_body(const http::Request& request) {
+  if (api::json_nests_deeper_than(request.body)) {
+    return fail(ErrorCode::kInvalidRequest,
+                fmt::format("request body nests objects and arrays deeper than {} levels", api::kMaxJsonDepth));
+  }
+  auto body = api::Json::parse(request.body, nullptr, false);
+  if (body.is_discarded()) return fail(ErrorCode::kInvalidRequest, "request body is not valid JSON");
+  if (!body.is_object()) return fail(ErrorCode::kInvalidRequest, "request body must be a JSON object");
+  for (auto it = body.begin(); it != body.end();) it = it->is_null() ? body.erase(it) : std::next(it);
+  return body;
+}
+
+// Client header fields the provider's native endpoints act on (Anthropic betas).
+std::vector<std::string> forwarded_headers(const http::Request& request) {
+  std::vector<std::string> out;
+  if (auto beta = request.header("anthropic-beta"); !beta.empty()) out.push_back("anthropic-beta: " + std::string(beta));
+  return out;
+}
+
 }  // namespace
+
+asio::awaitable<http::Response> Gateway::json_route(const http::Request& request) {
+  auto body = parse_body(request);
+  if (!body) co_return render_error(request.path, body.error());
+  Result<RouteAnswer> answer = fail(ErrorCode::kInternal, "unreachable");
+  if (request.path == "/v1/messages/count_tokens") {
+    CountTokensRoute route{provider_.get(), config_.llm_provider == config::Provider::kAnthropic, embedder_.get(),
+                           embedding_model_name(config_), config_.external_llm_model};
+    answer = co_await answer_count_tokens(route, std::move(*body), forwarded_headers(request));
+  } else {
+    EmbeddingsRoute route{embedder_.get(), embedding_model_name(config_), provider_.get(), exact_cache_.get()};
+    answer = co_await answer_embeddings(
+        route, std::move(*body), cache_policy(request, config_.cache_scope, std::chrono::seconds(config_.cache_ttl_secs)));
+  }
+  if (!answer) {
+    Error error = answer.error();
+    error.message = api::redact(error.message, {config_.external_llm_api_key, config_.gateway_api_key});
+    co_return render_error(request.path, error);
+  }
+  co_return http::Response{200, "application/json", std::move(answer->headers), std::move(answer->body)};
+}
 
 asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request& request,
                                     http::Responder& responder) {
-  if (api::json_nests_deeper_than(request.body)) {
-    auto response = render_error(
-        request.path, Error(ErrorCode::kInvalidRequest,
-                            fmt::format("request body nests objects and arrays deeper than {} levels", api::kMaxJsonDepth)));
+  auto body = parse_body(request);
+  if (!body) {
+    auto response = render_error(request.path, body.error());
     co_await responder.send(std::move(response));
     co_return;
   }
-  auto body = api::Json::parse(request.body, nullptr, false);
-  if (body.is_discarded()) {
-    auto response = render_error(request.path, Error(ErrorCode::kInvalidRequest, "request body is not valid JSON"));
-    co_await responder.send(std::move(response));
-    co_return;
-  }
-  if (!body.is_object()) {
-    auto response = render_error(request.path, Error(ErrorCode::kInvalidRequest, "request body must be a JSON object"));
-    co_await responder.send(std::move(response));
-    co_return;
-  }
-  // null means absent for every optional top-level field, as the providers treat it.
-  for (auto it = body.begin(); it != body.end();) it = it->is_null() ? body.erase(it) : std::next(it);
-  auto canonical = to_canonical(format, std::move(body));
+  auto canonical = to_canonical(format, std::move(*body));
   if (!canonical) {
     auto response = render_error(request.path, canonical.error());
     co_await responder.send(std::move(response));
@@ -414,6 +347,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   pipeline::ChatRequest chat_request;
   chat_request.format = format;
   chat_request.body = std::move(*canonical);
+  chat_request.cache = cache_policy(request, config_.cache_scope, std::chrono::seconds(config_.cache_ttl_secs));
   auto model = chat_request.body.find("model");
   if (model == chat_request.body.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
     chat_request.body["model"] = config_.external_llm_model;
@@ -425,6 +359,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   options.stream = chat_request.stream;
   options.model = chat_request.body["model"].get<std::string>();
   options.secrets = {config_.external_llm_api_key, config_.gateway_api_key};
+  options.cache_looked_up = chat_request.cache.lookup;
   // Compared, not converted: a client's {"include_usage": "yes"} must not throw.
   const auto so = chat_request.body.find("stream_options");
   options.include_usage_chunk = so != chat_request.body.end() && so->is_object() && so->contains("include_usage") &&

@@ -6,12 +6,15 @@
 #include <memory>
 #include <thread>
 
+#include "cache/cache_backend.h"
 #include "config/config.h"
 #include "core/fd_limit.h"
 #include "core/sha256.h"
 #include "http/server.h"
+#include "inference/embedder.h"
 #include "pipeline/pipeline.h"
 #include "providers/http_client.h"
+#include "providers/provider_client.h"
 
 namespace isartor::app {
 
@@ -34,6 +37,9 @@ class Gateway {
   core::ConnectionBudget connections_;  // from the open-files limit, raised at construction
   Sha256Digest gateway_key_digest_;  // of config_.gateway_api_key, hashed once
   std::unique_ptr<providers::HttpClient> http_client_;
+  std::shared_ptr<providers::ProviderClient> provider_;  // L3's, also for pass-through routes
+  std::shared_ptr<inference::Embedder> embedder_;        // L1b's model; null when unavailable
+  std::shared_ptr<cache::CacheBackend> exact_cache_;     // L1a's store; null when L1a is off
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   // Brings L2's model (hub download and load, or the sidecar's first answer) while the gateway
@@ -43,7 +49,12 @@ class Gateway {
   bool authorized(const http::Request& request) const;
   std::optional<http::Response> route(const http::Request& request) const;
   http::Response health() const;
-  http::Response models() const;
+  // (id, owner) of every model the gateway names: the configured one, the local embedding model.
+  std::vector<std::pair<std::string, std::string>> served_models() const;
+  http::Response models(const http::Request& request) const;
+  http::Response model(const http::Request& request, std::string_view id) const;
+  // The JSON routes besides chat: /v1/embeddings and /v1/messages/count_tokens.
+  boost::asio::awaitable<http::Response> json_route(const http::Request& request);
   boost::asio::awaitable<void> chat(api::WireFormat format, const http::Request& request,
                                     http::Responder& responder);
 };

@@ -160,4 +160,9 @@ std::string exact_cache_key(api::WireFormat format, const api::Json& openai_body
   return to_hex(sha256(canonical_request(format, openai_body)));
 }
 
+std::string partitioned_key(std::string_view partition, std::string key) {
+  if (partition.empty()) return key;
+  return "p:" + to_hex(sha256(partition), 16) + ":" + key;
+}
+
 }  // namespace isartor::cache

@@ -8,6 +8,7 @@
 // object keys sorted, so field order and number spelling do not split entries; strings are
 // compared exactly, and an absent field is not equated with its default.
 #include <string>
+#include <string_view>
 
 #include "api/wire_format.h"
 
@@ -15,6 +16,11 @@ namespace isartor::cache {
 
 // Hex SHA-256 of the canonical form of an OpenAI-form request body. Pure, thread-safe.
 std::string exact_cache_key(api::WireFormat format, const api::Json& openai_body);
+
+// `key` inside a cache partition (a namespace or session): unchanged for the shared partition
+// (""), else prefixed with the partition's hash, so entries of different partitions never meet.
+// Pure, thread-safe.
+std::string partitioned_key(std::string_view partition, std::string key);
 
 // The canonical text that is hashed, "v1|<wire format>|<compact sorted JSON>" (exposed for tests
 // and debugging). Never throws on any JSON value (deep nesting, invalid UTF-8). Pure, thread-safe.

@@ -56,15 +56,6 @@ MemoryBackend::Shard& MemoryBackend::shard_for(std::string_view key) {
   return *shards_[std::hash<std::string_view>{}(key) % shards_.size()];
 }
 
-TimePoint MemoryBackend::expiry_for(TimePoint now) const {
-  // Compared in seconds and clamped, so that a very long ttl cannot overflow the time point.
-  if (ttl_ <= std::chrono::seconds::zero() ||
-      ttl_ >= std::chrono::duration_cast<std::chrono::seconds>(TimePoint::max() - now)) {
-    return TimePoint::max();
-  }
-  return now + ttl_;
-}
-
 std::optional<std::string> MemoryBackend::get(std::string_view key) {
   Shard& shard = shard_for(key);
   const TimePoint now = clock_();
@@ -80,12 +71,12 @@ std::optional<std::string> MemoryBackend::get(std::string_view key) {
   return pos->value;
 }
 
-void MemoryBackend::put(std::string key, std::string value) {
+void MemoryBackend::put(std::string key, std::string value, std::optional<std::chrono::seconds> ttl) {
   Shard& shard = shard_for(key);
   if (shard.capacity == 0) return;
   const std::size_t size = key.size() + value.size();
   const TimePoint now = clock_();
-  const TimePoint expires = expiry_for(now);
+  const TimePoint expires = expiry_time(now, ttl.value_or(ttl_));
   std::lock_guard lock(shard.mutex);
   if (const auto found = shard.index.find(key); found != shard.index.end()) shard.drop(found->second);
   if (size > shard.byte_capacity) return;  // would evict everything and still not fit

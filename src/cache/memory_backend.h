@@ -34,7 +34,7 @@ class MemoryBackend final : public CacheBackend {
   ~MemoryBackend() override;
 
   std::optional<std::string> get(std::string_view key) override;
-  void put(std::string key, std::string value) override;
+  void put(std::string key, std::string value, std::optional<std::chrono::seconds> ttl = std::nullopt) override;
   bool erase(std::string_view key) override;
   std::size_t size() const override;
   void clear() override;
@@ -45,8 +45,6 @@ class MemoryBackend final : public CacheBackend {
   std::chrono::seconds ttl_;
   Clock clock_;
   Shard& shard_for(std::string_view key);
-  // When an entry stored at `now` expires; time_point::max() when they never do.
-  std::chrono::steady_clock::time_point expiry_for(std::chrono::steady_clock::time_point now) const;
 };
 
 }  // namespace isartor::cache

@@ -40,6 +40,8 @@ constexpr std::array<EnumName<CacheMode>, 4> kCacheModes{{{"both", CacheMode::kB
                                                           {"none", CacheMode::kNone}}};
 constexpr std::array<EnumName<CacheBackendKind>, 2> kCacheBackends{
     {{"memory", CacheBackendKind::kMemory}, {"redis", CacheBackendKind::kRedis}}};
+constexpr std::array<EnumName<CacheScope>, 2> kCacheScopes{
+    {{"global", CacheScope::kGlobal}, {"session", CacheScope::kSession}}};
 constexpr std::array<EnumName<SemanticIndex>, 3> kSemanticIndexes{
     {{"auto", SemanticIndex::kAuto}, {"flat", SemanticIndex::kFlat}, {"hnsw", SemanticIndex::kHnsw}}};
 constexpr std::array<EnumName<RouterBackend>, 2> kRouterBackends{
@@ -297,6 +299,7 @@ const std::vector<Field>& fields() {
         enum_field("ISARTOR__CACHE_BACKEND", at(&Config::cache_backend), kCacheBackends),
         url_field("ISARTOR__REDIS_URL", at(&Config::redis_url), {"redis://", "rediss://"}),
         integer_field("ISARTOR__CACHE_TTL_SECS", at(&Config::cache_ttl_secs), uint64_t{0}),
+        enum_field("ISARTOR__CACHE_SCOPE", at(&Config::cache_scope), kCacheScopes),
         integer_field("ISARTOR__CACHE_MAX_CAPACITY", at(&Config::cache_max_capacity), uint64_t{0}),
         integer_field("ISARTOR__CACHE_MAX_BYTES", at(&Config::cache_max_bytes), uint64_t{0}),
         number_field("ISARTOR__SIMILARITY_THRESHOLD", at(&Config::similarity_threshold), 0.0, 1.0),
@@ -524,6 +527,7 @@ std::string mask_secret(const std::string& secret) {
 
 const char* to_string(CacheMode value) { return enum_name(kCacheModes, value); }
 const char* to_string(CacheBackendKind value) { return enum_name(kCacheBackends, value); }
+const char* to_string(CacheScope value) { return enum_name(kCacheScopes, value); }
 const char* to_string(RouterBackend value) { return enum_name(kRouterBackends, value); }
 const char* to_string(Provider value) { return enum_name(kProviders, value); }
 const char* to_string(SemanticIndex value) { return enum_name(kSemanticIndexes, value); }

@@ -12,6 +12,7 @@ namespace isartor::config {
 
 enum class CacheMode { kBoth, kExact, kSemantic, kNone };
 enum class CacheBackendKind { kMemory, kRedis };
+enum class CacheScope { kGlobal, kSession };
 enum class RouterBackend { kEmbedded, kVllm };
 enum class Provider { kOpenAI, kAzure, kAnthropic, kXai };
 enum class SemanticIndex { kAuto, kFlat, kHnsw };
@@ -77,6 +78,7 @@ struct Config {
   CacheBackendKind cache_backend = CacheBackendKind::kMemory;  // ISARTOR__CACHE_BACKEND
   std::string redis_url = "redis://127.0.0.1:6379";         // ISARTOR__REDIS_URL
   uint64_t cache_ttl_secs = 300;                            // ISARTOR__CACHE_TTL_SECS
+  CacheScope cache_scope = CacheScope::kGlobal;             // ISARTOR__CACHE_SCOPE (session: per session header)
   uint64_t cache_max_capacity = 10000;                      // ISARTOR__CACHE_MAX_CAPACITY
   uint64_t cache_max_bytes = 256 * 1024 * 1024;             // ISARTOR__CACHE_MAX_BYTES (each cache)
   double similarity_threshold = 0.85;                       // ISARTOR__SIMILARITY_THRESHOLD
@@ -162,6 +164,7 @@ bool local_model_on_sidecar(const Config& config);
 // The lower-case config spelling ("both", "redis", "vllm", "azure"). Pure.
 const char* to_string(CacheMode);
 const char* to_string(CacheBackendKind);
+const char* to_string(CacheScope);
 const char* to_string(RouterBackend);
 const char* to_string(Provider);
 const char* to_string(SemanticIndex);

@@ -12,6 +12,8 @@ int http_status(ErrorCode code) {
     case ErrorCode::kRequestTimeout: return 408;
     case ErrorCode::kPayloadTooLarge: return 413;
     case ErrorCode::kNotImplemented: return 501;
+    case ErrorCode::kRateLimited: return 429;
+    case ErrorCode::kUpstreamRejected: return 400;
     case ErrorCode::kUpstream: return 502;
     case ErrorCode::kUpstreamTimeout: return 504;
     case ErrorCode::kUnavailable: return 503;
@@ -19,6 +21,13 @@ int http_status(ErrorCode code) {
     case ErrorCode::kInternal: return 500;
   }
   return 500;
+}
+
+int http_status(const Error& error) {
+  if (error.code == ErrorCode::kUpstreamRejected && error.upstream_status >= 400 && error.upstream_status < 500) {
+    return error.upstream_status;
+  }
+  return http_status(error.code);
 }
 
 }  // namespace isartor

@@ -3,6 +3,7 @@
 #include <expected>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace isartor {
 
@@ -16,6 +17,8 @@ enum class ErrorCode {
   kRequestTimeout,    // 408: the client did not send its request in time
   kPayloadTooLarge,   // 413
   kNotImplemented,    // 501: a request framing (Transfer-Encoding) the server does not support
+  kRateLimited,       // 429 (+ Retry-After when known): the provider's rate limit or quota
+  kUpstreamRejected,  // the provider refused the request with a 4xx: that status (upstream_status)
   kUpstream,          // 502: provider failed or answered garbage
   kUpstreamTimeout,   // 504
   kUnavailable,       // 503: layer/provider not configured or not ready
@@ -28,14 +31,21 @@ struct Error {
   std::string message;
   std::string param;           // offending field, when there is one
   int upstream_status = 0;     // provider's HTTP status, when the error came from one
+  std::string upstream_type;   // the provider's own error type and code ("rate_limit_error",
+  std::string upstream_code;   // "context_length_exceeded"), when it gave them
+  // Response headers the client should see with the error (Retry-After, rate-limit state).
+  std::vector<std::pair<std::string, std::string>> headers;
 
   Error() = default;
   Error(ErrorCode c, std::string msg, std::string p = {})
       : code(c), message(std::move(msg)), param(std::move(p)) {}
 };
 
-// HTTP status for an error code. Thread-safe (pure).
+// HTTP status for an error code; kUpstreamRejected has none of its own (400). Thread-safe (pure).
 int http_status(ErrorCode code);
+// The status the client gets: http_status(code), but the provider's own 4xx for kUpstreamRejected.
+// Thread-safe (pure).
+int http_status(const Error& error);
 
 template <class T>
 using Result = std::expected<T, Error>;

@@ -1,5 +1,5 @@
 #pragma once
-// The text helpers the areas share: blank trimming and ASCII case. All pure and thread-safe.
+// The text helpers the areas share: blank trimming, ASCII case, percent escapes, base64. All pure and thread-safe.
 #include <string>
 #include <string_view>
 
@@ -15,5 +15,11 @@ std::string to_upper(std::string_view text);
 // Equal / a prefix, ignoring ASCII case (header names, auth schemes).
 bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);
+
+// %XX escapes decoded (a URL path segment); a '%' not followed by two hex digits stays as it is.
+std::string percent_decode(std::string_view text);
+
+// Standard base64 (RFC 4648 section 4) with '=' padding.
+std::string base64_encode(std::string_view bytes);
 
 }  // namespace isartor::core

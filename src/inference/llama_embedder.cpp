@@ -367,6 +367,10 @@ std::vector<int32_t> LlamaEmbedder::tokenize(std::string_view text) const {
   return impl_->tokenize(text);
 }
 
+std::size_t LlamaEmbedder::count_tokens(std::string_view text) const {
+  return impl_->tokenize_all(text).size();
+}
+
 int LlamaEmbedder::max_sequence_tokens() const {
   return impl_->max_tokens;
 }

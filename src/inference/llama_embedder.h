@@ -54,6 +54,8 @@ class LlamaEmbedder final : public Embedder {
   // (an exception is logged and dropped). Errors: kOverloaded (queue full), kInternal
   // (llama_encode failed), kUnavailable (embedder destroyed first).
   void embed_async(std::vector<std::string> texts, EmbedCallback done) override;
+  // Word pieces including [CLS] and [SEP], untruncated. See Embedder.
+  std::size_t count_tokens(std::string_view text) const override;
 
   // Word-piece ids the model sees for `text`: [CLS] … [SEP], cut to max_sequence_tokens() with
   // [SEP] kept last, as sentence-transformers truncates. Special-token text such as "[SEP]" in

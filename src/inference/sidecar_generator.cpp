@@ -72,7 +72,7 @@ struct SidecarGenerator::Impl {
     if (!s.api_key.empty()) s.headers = {"Authorization: Bearer " + s.api_key};
     s.timeout = options.call_timeout;
     s.key_required = false;
-    provider = std::make_unique<providers::OpenAICompatibleProvider>(std::move(s), http);
+    provider = std::make_unique<providers::OpenAICompatibleProvider>(std::move(s), base + "/embeddings", http);
   }
 
   Clock::time_point deadline_after(std::chrono::milliseconds timeout) const {

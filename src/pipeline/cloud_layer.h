@@ -6,13 +6,13 @@ namespace isartor::pipeline {
 // L3: the configured cloud provider. Always answers (or fails); the last layer of the chain.
 class CloudLayer final : public Layer {
  public:
-  explicit CloudLayer(std::unique_ptr<providers::ProviderClient> provider) : provider_(std::move(provider)) {}
+  explicit CloudLayer(std::shared_ptr<providers::ProviderClient> provider) : provider_(std::move(provider)) {}
   std::string_view name() const override { return "l3"; }
   LayerStatus status() const override;
   boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) override;
 
  private:
-  std::unique_ptr<providers::ProviderClient> provider_;
+  std::shared_ptr<providers::ProviderClient> provider_;
 };
 
 }  // namespace isartor::pipeline

@@ -7,8 +7,12 @@ namespace isartor::pipeline {
 
 namespace {
 
+std::string make_key(const ChatRequest& request) {
+  return cache::partitioned_key(request.cache.partition, cache::exact_cache_key(request.format, request.body));
+}
+
 const std::string& key_of(ChatRequest& request) {
-  if (request.exact_key.empty()) request.exact_key = cache::exact_cache_key(request.format, request.body);
+  if (request.exact_key.empty()) request.exact_key = make_key(request);
   return request.exact_key;
 }
 
@@ -23,6 +27,7 @@ LayerStatus ExactCacheLayer::status() const {
 }
 
 boost::asio::awaitable<Result<std::optional<Answer>>> ExactCacheLayer::answer(ChatRequest& request) {
+  if (!request.cache.lookup) co_return std::optional<Answer>{};
   auto hit = backend_->get(key_of(request));
   if (!hit) co_return std::optional<Answer>{};
   // The text is served as stored (the gateway wrote it with Json::dump); only its shape is checked
@@ -38,9 +43,9 @@ boost::asio::awaitable<Result<std::optional<Answer>>> ExactCacheLayer::answer(Ch
 }
 
 void ExactCacheLayer::store(const ChatRequest& request, const api::Json& completion) {
-  std::string key = request.exact_key.empty() ? cache::exact_cache_key(request.format, request.body)
-                                              : request.exact_key;
-  backend_->put(std::move(key), completion.dump());
+  if (!request.cache.store) return;
+  std::string key = request.exact_key.empty() ? make_key(request) : request.exact_key;
+  backend_->put(std::move(key), completion.dump(), request.cache.ttl);
   LOG_DEBUG("isartor::cache", "stored answer in l1a");
 }
 

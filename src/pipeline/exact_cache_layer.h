@@ -8,14 +8,14 @@ namespace isartor::pipeline {
 // backend; stores whole completions as JSON text.
 class ExactCacheLayer final : public Layer {
  public:
-  explicit ExactCacheLayer(std::unique_ptr<cache::CacheBackend> backend) : backend_(std::move(backend)) {}
+  explicit ExactCacheLayer(std::shared_ptr<cache::CacheBackend> backend) : backend_(std::move(backend)) {}
   std::string_view name() const override { return "l1a"; }
   LayerStatus status() const override;
   boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) override;
   void store(const ChatRequest& request, const api::Json& completion) override;
 
  private:
-  std::unique_ptr<cache::CacheBackend> backend_;
+  std::shared_ptr<cache::CacheBackend> backend_;
 };
 
 }  // namespace isartor::pipeline

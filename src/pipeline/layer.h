@@ -3,6 +3,7 @@
 // passes it on (like an Envoy filter saying stop or continue). On the way back every earlier
 // layer may store the answer that a later layer produced.
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,8 +16,17 @@
 
 namespace isartor::pipeline {
 
+// What one request allows the caches (L1a, L1b) to do, from its headers (app/cache_control.h).
+struct CachePolicy {
+  bool lookup = true;  // false: answer without looking in the caches (Cache-Control: no-cache)
+  bool store = true;   // false: do not keep this answer (no-store, max-age=0)
+  std::optional<std::chrono::seconds> ttl;  // this answer's entry lifetime (max-age=N, N > 0)
+  std::string partition;  // entries are shared only within one partition ("" = the shared one)
+};
+
 struct ChatRequest {
   api::WireFormat format = api::WireFormat::kOpenAI;  // the route it came in on
+  CachePolicy cache;
   api::Json body;                                      // canonical OpenAI form, model resolved
   bool stream = false;                                 // the client wants SSE
   std::string exact_key;                               // memo of the L1a key, set by that layer

@@ -17,4 +17,11 @@ std::optional<std::string> message_text(const api::Json& content) {
   return text;
 }
 
+boost::asio::awaitable<Result<std::vector<inference::Embedding>>> embed_on_worker(inference::Embedder& embedder,
+                                                                                  std::vector<std::string> texts) {
+  // A named lambda: g++ 12 mishandles one built inside the co_await expression.
+  auto start = [&embedder, texts = std::move(texts)](auto done) mutable { embedder.embed_async(std::move(texts), done); };
+  co_return co_await await_worker<std::vector<inference::Embedding>>(std::move(start));
+}
+
 }  // namespace isartor::pipeline

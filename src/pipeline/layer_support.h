@@ -14,9 +14,11 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "api/wire_format.h"
 #include "core/result.h"
+#include "inference/embedder.h"
 
 namespace isartor::pipeline {
 
@@ -54,6 +56,11 @@ boost::asio::awaitable<Result<T>> await_worker(Start start) {
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(std::move(initiate),
                                                                                        asio::use_awaitable);
 }
+
+// `texts` embedded on the embedder's workers, awaited from a coroutine (which resumes on its own
+// executor). Must be awaited from a coroutine with an executor.
+boost::asio::awaitable<Result<std::vector<inference::Embedding>>> embed_on_worker(inference::Embedder& embedder,
+                                                                                  std::vector<std::string> texts);
 
 // Items a worker thread hands to one coroutine, in order: the worker push()es and then close()s
 // from its thread; the coroutine awaits next(). Unbounded: the producer bounds what it sends

@@ -3,6 +3,7 @@
 #include <limits>
 #include <mutex>
 
+#include "cache/cache_backend.h"
 #include "cache/cache_key.h"
 #include "core/log.h"
 #include "pipeline/layer_support.h"
@@ -15,14 +16,6 @@ namespace {
 
 constexpr const char* kTarget = "isartor::cache::semantic";
 constexpr int kCandidates = 4;  // a few, so the guard can skip a close but incompatible entry
-
-using EmbedResult = Result<std::vector<inference::Embedding>>;
-
-// Awaits the embedder's worker thread; the result is delivered back on the caller's executor.
-asio::awaitable<EmbedResult> embed(inference::Embedder& embedder, std::string text) {
-  auto start = [&embedder, text = std::move(text)](auto done) mutable { embedder.embed_async({std::move(text)}, done); };
-  co_return co_await await_worker<std::vector<inference::Embedding>>(std::move(start));
-}
 
 }  // namespace
 
@@ -47,7 +40,8 @@ std::optional<ChatRequest::SemanticMemo> semantic_key(const ChatRequest& request
   // Everything but the last message's content must match exactly: that is the partition.
   api::Json rest = body;
   rest["messages"].back()["content"] = "";
-  return ChatRequest::SemanticMemo{cache::exact_cache_key(request.format, rest), std::move(*text), {}};
+  return ChatRequest::SemanticMemo{cache::partitioned_key(request.cache.partition, cache::exact_cache_key(request.format, rest)),
+                                   std::move(*text), {}};
 }
 
 SemanticCacheLayer::SemanticCacheLayer(std::shared_ptr<inference::Embedder> embedder, SemanticCacheOptions options,
@@ -85,7 +79,7 @@ std::optional<SemanticCacheLayer::Hit> SemanticCacheLayer::find(const ChatReques
     auto it = entries_.find(n.id);
     if (it == entries_.end()) continue;
     const Entry& e = it->second;
-    if (options_.ttl.count() > 0 && now >= e.expires) continue;
+    if (now >= e.expires) continue;
     if (options_.guard && !semantically_compatible(memo.text, e.text)) {
       LOG_DEBUG(kTarget, "guard rejected a candidate at similarity {:.3f}", n.score);
       continue;
@@ -102,10 +96,11 @@ void SemanticCacheLayer::touch(vector::Id id) {
 }
 
 asio::awaitable<Result<std::optional<Answer>>> SemanticCacheLayer::answer(ChatRequest& request) {
+  if (!request.cache.lookup && !request.cache.store) co_return std::optional<Answer>{};
   auto memo = semantic_key(request, options_.single_turn_only);
   if (!memo) co_return std::optional<Answer>{};
-  std::string text = memo->text;
-  auto embedded = co_await embed(*embedder_, std::move(text));
+  std::vector<std::string> texts(1, memo->text);
+  auto embedded = co_await embed_on_worker(*embedder_, std::move(texts));
   if (!embedded || embedded->size() != 1) {
     // The cache is an optimisation: a failing embedder must not fail the request.
     LOG_WARN(kTarget, "embedding failed, skipping the semantic cache: {}",
@@ -113,7 +108,8 @@ asio::awaitable<Result<std::optional<Answer>>> SemanticCacheLayer::answer(ChatRe
     co_return std::optional<Answer>{};
   }
   memo->embedding = std::move((*embedded)[0]);
-  auto hit = find(*memo);
+  // Without a lookup the embedding is still made: it is what store() keeps.
+  auto hit = request.cache.lookup ? find(*memo) : std::nullopt;
   request.semantic = std::move(memo);
   if (!hit) co_return std::optional<Answer>{};
   auto completion = api::Json::parse(hit->completion, nullptr, false);
@@ -141,7 +137,9 @@ void SemanticCacheLayer::erase_locked(vector::Id id) {
 }
 
 void SemanticCacheLayer::store(const ChatRequest& request, const api::Json& completion) {
-  if (!request.semantic || request.semantic->embedding.empty() || options_.capacity == 0) return;
+  if (!request.cache.store || !request.semantic || request.semantic->embedding.empty() || options_.capacity == 0) {
+    return;
+  }
   const auto& memo = *request.semantic;
   std::unique_lock lock(mu_);
   if (auto existing = by_text_.find(memo.partition + '\n' + memo.text); existing != by_text_.end()) {
@@ -154,7 +152,7 @@ void SemanticCacheLayer::store(const ChatRequest& request, const api::Json& comp
   if (size > max_bytes) return;
   const auto now = clock_();
   // Expired entries at the cold end go first, then whatever exceeds the capacity.
-  while (!lru_.empty() && ((options_.ttl.count() > 0 && entries_.at(lru_.back()).expires <= now) ||
+  while (!lru_.empty() && (entries_.at(lru_.back()).expires <= now ||
                            entries_.size() >= options_.capacity || bytes_ + size > max_bytes)) {
     erase_locked(lru_.back());
   }
@@ -165,7 +163,8 @@ void SemanticCacheLayer::store(const ChatRequest& request, const api::Json& comp
   const vector::Id id = next_id_++;
   index->upsert(id, memo.embedding);
   lru_.push_front(id);
-  entries_.emplace(id, Entry{memo.partition, memo.text, std::move(answer), now + options_.ttl, lru_.begin(), size});
+  const auto expires = cache::expiry_time(now, request.cache.ttl.value_or(options_.ttl));
+  entries_.emplace(id, Entry{memo.partition, memo.text, std::move(answer), expires, lru_.begin(), size});
   bytes_ += size;
   by_text_.emplace(memo.partition + '\n' + memo.text, id);
 }

@@ -53,6 +53,15 @@ class AnthropicProvider final : public ProviderClient {
     co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_);
   }
 
+  asio::awaitable<Result<api::Json>> call_native(const NativeRequest& request) override {
+    if (request.endpoint != NativeEndpoint::kCountTokens) {
+      co_return std::unexpected(no_native_endpoint("anthropic", request.endpoint));
+    }
+    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    co_return co_await post_json(http_, native_settings(settings_, settings_.url + "/count_tokens", request),
+                                 request.body);
+  }
+
  private:
   UpstreamSettings settings_;
   int default_max_tokens_;

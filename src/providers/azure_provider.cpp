@@ -13,7 +13,8 @@ std::unique_ptr<ProviderClient> make_azure_provider(const config::Config& config
   s.api_key = config.external_llm_api_key;
   s.headers = {"api-key: " + s.api_key};
   s.timeout = std::chrono::seconds(config.l3_timeout_secs);
-  return std::make_unique<OpenAICompatibleProvider>(std::move(s), http);
+  // Embeddings live on a deployment of their own, which the configuration does not name.
+  return std::make_unique<OpenAICompatibleProvider>(std::move(s), "", http);
 }
 
 }  // namespace isartor::providers

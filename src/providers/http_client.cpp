@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "core/strings.h"
 
 namespace isartor::providers {
 namespace asio = boost::asio;
@@ -32,6 +33,7 @@ struct Event {
   long status = 0;
   std::string data;
   CURLcode code = CURLE_OK;
+  HttpHeaders headers;  // with kStatus
 };
 
 Error curl_error(CURLcode code, const std::string& detail, const std::string& url) {
@@ -62,6 +64,7 @@ struct Transfer {
   curl_slist* header_list = nullptr;
   char error_buffer[CURL_ERROR_SIZE] = {};
   bool status_sent = false;  // curl thread only
+  HttpHeaders response_headers;  // of the response being received; curl thread only
   std::size_t received = 0;  // decoded body bytes taken so far; curl thread only
   bool curl_paused = false;  // on_write asked curl to pause and resume() has not run; curl thread only
   bool connected = false;    // out of libcurl's queue, a connection made; curl thread only
@@ -99,6 +102,13 @@ struct Transfer {
       if (keep->signal != nullptr) keep->signal->cancel();
     });
     return true;
+  }
+  // Curl thread: the status and header fields, once the headers are complete.
+  void push_status() {
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    push(Event{Event::Kind::kStatus, status, {}, CURLE_OK, std::move(response_headers)}, false);
+    status_sent = true;
   }
   std::weak_ptr<Transfer> self_ref;
 };
@@ -173,7 +183,7 @@ struct HttpClient::Impl {
     }
     for (auto& [easy, transfer] : active) {
       curl_multi_remove_handle(multi, easy);
-      transfer->push(Event{Event::Kind::kDone, 0, {}, CURLE_ABORTED_BY_CALLBACK}, false);
+      transfer->push(Event{Event::Kind::kDone, 0, {}, CURLE_ABORTED_BY_CALLBACK, {}}, false);
     }
     active.clear();
   }
@@ -184,17 +194,13 @@ struct HttpClient::Impl {
     auto transfer = it->second;
     active.erase(it);
     curl_multi_remove_handle(multi, easy);
-    if (code == CURLE_OK && !transfer->status_sent) {
-      long status = 0;
-      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-      transfer->push(Event{Event::Kind::kStatus, status, {}, CURLE_OK}, false);
-    }
+    if (code == CURLE_OK && !transfer->status_sent) transfer->push_status();
     if (transfer->too_large) {
       code = CURLE_FILESIZE_EXCEEDED;
       std::snprintf(transfer->error_buffer, sizeof(transfer->error_buffer),
                     "the answer is larger than ISARTOR__MAX_RESPONSE_BYTES (%zu bytes)", max_response_bytes);
     }
-    Event done{Event::Kind::kDone, 0, {}, code};
+    Event done{Event::Kind::kDone, 0, {}, code, {}};
     if (code != CURLE_OK) done.data = transfer->error_buffer;
     transfer->push(std::move(done), false);
   }
@@ -208,6 +214,19 @@ struct HttpClient::Impl {
     return CURL_PREREQFUNC_OK;
   }
 
+  // One header line; a status line starts a new response (after a 100 Continue or a redirect).
+  static size_t on_header(char* ptr, size_t size, size_t count, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    const std::string_view line(ptr, size * count);
+    if (line.starts_with("HTTP/")) {
+      t->response_headers.clear();
+    } else if (const auto colon = line.find(':'); colon != std::string_view::npos) {
+      t->response_headers.emplace_back(core::to_lower(core::trim(line.substr(0, colon))),
+                                       std::string(core::trim(line.substr(colon + 1))));
+    }
+    return size * count;
+  }
+
   static size_t on_write(char* ptr, size_t size, size_t count, void* user) {
     auto* t = static_cast<Transfer*>(user);
     t->last_data = std::chrono::steady_clock::now();
@@ -216,13 +235,8 @@ struct HttpClient::Impl {
       t->too_large = true;
       return 0;  // curl ends the transfer (CURLE_WRITE_ERROR); finish() reports why
     }
-    if (!t->status_sent) {
-      long status = 0;
-      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-      t->push(Event{Event::Kind::kStatus, status, {}, CURLE_OK}, false);
-      t->status_sent = true;
-    }
-    if (!t->push(Event{Event::Kind::kData, 0, std::string(ptr, n), CURLE_OK}, true)) {
+    if (!t->status_sent) t->push_status();
+    if (!t->push(Event{Event::Kind::kData, 0, std::string(ptr, n), CURLE_OK, {}}, true)) {
       t->curl_paused = true;  // curl hands the same bytes again after the resume
       return CURL_WRITEFUNC_PAUSE;
     }
@@ -244,6 +258,8 @@ struct HttpClient::Impl {
       curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
     }
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_write);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Impl::on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &Impl::on_connected);
     curl_easy_setopt(easy, CURLOPT_PREREQDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
@@ -307,7 +323,10 @@ class CurlCall final : public HttpCall {
   asio::awaitable<Result<long>> status() override {
     for (;;) {
       Event e = co_await next();
-      if (e.kind == Event::Kind::kStatus) co_return e.status;
+      if (e.kind == Event::Kind::kStatus) {
+        headers_ = std::move(e.headers);
+        co_return e.status;
+      }
       if (e.kind == Event::Kind::kDone) {
         done_ = true;
         co_return std::unexpected(curl_error(e.code, e.data, t_->request.url));
@@ -327,6 +346,8 @@ class CurlCall final : public HttpCall {
       }
     }
   }
+
+  const HttpHeaders& headers() const override { return headers_; }
 
   void cancel() override {
     if (cancelled_) return;
@@ -364,6 +385,7 @@ class CurlCall final : public HttpCall {
   }
 
   std::shared_ptr<Transfer> t_;
+  HttpHeaders headers_;
   asio::steady_timer signal_;  // woken by the curl thread's posts (Transfer::push)
   bool done_ = false;
   bool cancelled_ = false;

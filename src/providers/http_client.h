@@ -10,11 +10,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
 
 namespace isartor::providers {
+
+// Header fields of a response, names lower-cased, in the order received.
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpRequest {
   std::string url;
@@ -35,6 +39,8 @@ class HttpCall {
   virtual ~HttpCall() = default;
   // Waits for the response status (after headers); errors for connect/TLS/timeout failures.
   virtual boost::asio::awaitable<Result<long>> status() = 0;
+  // The final response's header fields; filled once status() returned a status.
+  virtual const HttpHeaders& headers() const = 0;
   // Next body bytes; std::nullopt when the body ended normally.
   virtual boost::asio::awaitable<Result<std::optional<std::string>>> read() = 0;
   // Reads the rest of the body.

@@ -36,6 +36,18 @@ Error missing_key_error(std::string_view provider) {
                    " provider: set ISARTOR__EXTERNAL_LLM_API_KEY (or ISARTOR__EXTERNAL_LLM_API_KEY_FILE)");
 }
 
+Error no_native_endpoint(std::string_view provider, NativeEndpoint endpoint) {
+  const char* what = endpoint == NativeEndpoint::kEmbeddings ? "embeddings" : "count_tokens";
+  return Error(ErrorCode::kNotFound, "the " + std::string(provider) + " provider has no " + what + " endpoint");
+}
+
+UpstreamSettings native_settings(const UpstreamSettings& settings, std::string url, const NativeRequest& request) {
+  UpstreamSettings s = settings;
+  s.url = std::move(url);
+  s.headers.insert(s.headers.end(), request.headers.begin(), request.headers.end());
+  return s;
+}
+
 std::string base_url(const config::Config& config, std::string_view default_url) {
   std::string url = config.external_llm_url.empty() ? std::string(default_url) : config.external_llm_url;
   while (!url.empty() && url.back() == '/') url.pop_back();
@@ -62,17 +74,26 @@ asio::awaitable<Result<std::unique_ptr<ChunkStream>>> OpenAICompatibleProvider::
   co_return std::make_unique<OpenAISseStream>(std::move(*call), settings_);
 }
 
+asio::awaitable<Result<api::Json>> OpenAICompatibleProvider::call_native(const NativeRequest& request) {
+  if (request.endpoint != NativeEndpoint::kEmbeddings || embeddings_url_.empty()) {
+    co_return std::unexpected(no_native_endpoint(settings_.provider, request.endpoint));
+  }
+  if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
+  co_return co_await post_json(http_, native_settings(settings_, embeddings_url_, request), request.body);
+}
+
 namespace {
 
 std::unique_ptr<ProviderClient> make_bearer_provider(const config::Config& config, HttpClient& http,
                                                      std::string name, std::string_view default_url) {
   UpstreamSettings s;
   s.provider = std::move(name);
-  s.url = base_url(config, default_url) + "/chat/completions";
+  const std::string base = base_url(config, default_url);
+  s.url = base + "/chat/completions";
   s.api_key = config.external_llm_api_key;
   s.headers = {"Authorization: Bearer " + s.api_key};
   s.timeout = std::chrono::seconds(config.l3_timeout_secs);
-  return std::make_unique<OpenAICompatibleProvider>(std::move(s), http);
+  return std::make_unique<OpenAICompatibleProvider>(std::move(s), base + "/embeddings", http);
 }
 
 }  // namespace

@@ -8,21 +8,28 @@ namespace isartor::providers {
 
 class OpenAICompatibleProvider final : public ProviderClient {
  public:
-  OpenAICompatibleProvider(UpstreamSettings settings, HttpClient& http)
-      : settings_(std::move(settings)), http_(http) {}
+  // `embeddings_url`: the provider's embeddings endpoint, "" when it has none.
+  OpenAICompatibleProvider(UpstreamSettings settings, std::string embeddings_url, HttpClient& http)
+      : settings_(std::move(settings)), embeddings_url_(std::move(embeddings_url)), http_(http) {}
 
   std::string_view name() const override { return settings_.provider; }
   bool ready() const override { return !settings_.key_required || !settings_.api_key.empty(); }
   boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) override;
   boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) override;
+  boost::asio::awaitable<Result<api::Json>> call_native(const NativeRequest& request) override;
 
  private:
   UpstreamSettings settings_;
+  std::string embeddings_url_;
   HttpClient& http_;
 };
 
 // The error every provider returns while no key is configured. Pure.
 Error missing_key_error(std::string_view provider);
+// kNotFound: `provider` has no such endpoint (Anthropic has no embeddings). Pure.
+Error no_native_endpoint(std::string_view provider, NativeEndpoint endpoint);
+// `settings` aimed at another endpoint of the same provider, with the client's extra headers.
+UpstreamSettings native_settings(const UpstreamSettings& settings, std::string url, const NativeRequest& request);
 
 std::unique_ptr<ProviderClient> make_openai_provider(const config::Config& config, HttpClient& http);
 std::unique_ptr<ProviderClient> make_xai_provider(const config::Config& config, HttpClient& http);

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/wire_format.h"
 #include "config/config.h"
@@ -26,6 +27,20 @@ class ChunkStream {
   virtual bool cacheable() const { return true; }
 };
 
+// A provider's endpoints besides chat, which the gateway passes on as they are.
+enum class NativeEndpoint {
+  kEmbeddings,   // POST, OpenAI-compatible providers
+  kCountTokens,  // POST /v1/messages/count_tokens, Anthropic
+};
+
+// A request for a native endpoint: the client's JSON body, unchanged but for the model default.
+struct NativeRequest {
+  NativeEndpoint endpoint = NativeEndpoint::kEmbeddings;
+  api::Json body;
+  // Client header fields that change the provider's behaviour, "name: value" (anthropic-beta).
+  std::vector<std::string> headers;
+};
+
 class ProviderClient {
  public:
   virtual ~ProviderClient() = default;
@@ -39,6 +54,10 @@ class ProviderClient {
   // Starts a streamed answer; returns once the upstream accepted (2xx status), so errors before
   // the first byte are reported as values, not as a broken stream.
   virtual boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) = 0;
+  // Sends `request` to the provider's own endpoint and returns its JSON answer; kNotFound when
+  // this provider has no such endpoint, errors as for complete(). Awaited on the caller's
+  // executor; safe to call concurrently.
+  virtual boost::asio::awaitable<Result<api::Json>> call_native(const NativeRequest& request) = 0;
 };
 
 // Builds the configured provider. Throws config::ConfigError for an unusable configuration.

@@ -10,18 +10,65 @@ namespace {
 
 constexpr const char* kTarget = "isartor::providers";
 
-// The provider's own explanation: OpenAI and Anthropic both put it in error.message.
-std::string provider_message(const std::string& body) {
+// The provider's own explanation: OpenAI and Anthropic both put it in error.message, with a type
+// (and OpenAI a code and param) beside it.
+struct ProviderError {
+  std::string message;
+  std::string type;
+  std::string code;
+  std::string param;
+};
+
+std::string string_field(const api::Json& object, const char* name) {
+  const auto it = object.find(name);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+ProviderError provider_error(const std::string& body) {
   auto json = api::parse_json(body);
   if (json.is_object() && json.contains("error")) {
     const auto& error = json["error"];
     if (error.is_object() && error.contains("message") && error["message"].is_string()) {
-      return error["message"].get<std::string>();
+      return {error["message"].get<std::string>(), string_field(error, "type"), string_field(error, "code"),
+              string_field(error, "param")};
     }
-    if (error.is_string()) return error.get<std::string>();
+    if (error.is_string()) return {error.get<std::string>(), {}, {}, {}};
   }
   constexpr std::size_t kMaxShown = 300;
-  return body.size() > kMaxShown ? body.substr(0, kMaxShown) + "..." : body;
+  return {body.size() > kMaxShown ? body.substr(0, kMaxShown) + "..." : body, {}, {}, {}};
+}
+
+// What the client needs to pace itself: when to retry and how much of the limit is left.
+bool forwarded_header(std::string_view name) {
+  return name == "retry-after" || name == "retry-after-ms" || name == "x-should-retry" ||
+         name.starts_with("x-ratelimit-") || name.starts_with("anthropic-ratelimit-");
+}
+
+// A non-2xx status as an Error that keeps its meaning: the provider's 4xx stays that 4xx with
+// its message, type and code (a client's mistake must not be retried as a 502); 429 keeps its
+// pacing headers; 408/504 are timeouts; anything else is the provider failing (502).
+Error upstream_error(long status, const ProviderError& detail, const HttpHeaders& headers,
+                     const UpstreamSettings& settings) {
+  ErrorCode code = ErrorCode::kUpstream;
+  if (status == 408 || status == 504) code = ErrorCode::kUpstreamTimeout;
+  else if (status == 429) code = ErrorCode::kRateLimited;
+  else if (status >= 400 && status < 500) code = ErrorCode::kUpstreamRejected;
+  std::string message = detail.message;
+  if (status == 401 || status == 403) {
+    // Not the client's key: the gateway's own key for the provider (the client cannot fix it).
+    message = "upstream provider " + settings.provider + " refused the gateway's API key (HTTP " +
+              std::to_string(status) + "): " + message;
+  } else if (code == ErrorCode::kUpstream || code == ErrorCode::kUpstreamTimeout) {
+    message = "upstream provider " + settings.provider + " returned HTTP " + std::to_string(status) + ": " + message;
+  }
+  Error error(code, api::redact(std::move(message), {settings.api_key}), detail.param);
+  error.upstream_status = static_cast<int>(status);
+  error.upstream_type = detail.type;
+  error.upstream_code = detail.code;
+  for (const auto& [name, value] : headers) {
+    if (forwarded_header(name)) error.headers.emplace_back(name, value);
+  }
+  return error;
 }
 
 }  // namespace
@@ -36,6 +83,7 @@ asio::awaitable<Result<std::unique_ptr<HttpCall>>> open_upstream(HttpClient& htt
   request.headers.push_back(streaming ? "Accept: text/event-stream" : "Accept: application/json");
   request.headers.push_back("User-Agent: isartor/" ISARTOR_VERSION);
   request.body = std::move(body);
+  request.method = settings.method;
   request.streaming = streaming;
   request.total_timeout = settings.timeout;
   request.idle_timeout = settings.timeout;
@@ -49,13 +97,10 @@ asio::awaitable<Result<std::unique_ptr<HttpCall>>> open_upstream(HttpClient& htt
   if (*status >= 200 && *status < 300) co_return std::move(call);
 
   auto error_body = co_await call->read_all();
-  std::string message = error_body ? provider_message(*error_body) : error_body.error().message;
-  Error error(*status == 408 || *status == 504 ? ErrorCode::kUpstreamTimeout : ErrorCode::kUpstream,
-              api::redact("upstream provider " + settings.provider + " returned HTTP " +
-                              std::to_string(*status) + ": " + message,
-                          {settings.api_key}));
-  error.upstream_status = static_cast<int>(*status);
-  LOG_WARN(kTarget, "{}", error.message);
+  const ProviderError detail = error_body ? provider_error(*error_body) : ProviderError{error_body.error().message, {}, {}, {}};
+  Error error = upstream_error(*status, detail, call->headers(), settings);
+  LOG_WARN(kTarget, "upstream provider {} returned HTTP {}: {}", settings.provider, *status,
+           api::redact(detail.message, {settings.api_key}));
   co_return std::unexpected(std::move(error));
 }
 

@@ -21,11 +21,13 @@ struct UpstreamSettings {
   std::string api_key;    // to redact from anything the provider echoes back
   std::chrono::seconds timeout{120};
   bool key_required = true;  // false: calls go out without a key (a local sidecar)
+  std::string method = "POST";
 };
 
-// Sends `body` as JSON and waits for a 2xx status. A non-2xx status becomes kUpstream (or
-// kUpstreamTimeout for 408/504) with the provider's error message, redacted. Must run on the
-// caller's executor.
+// Sends `body` as JSON and waits for a 2xx status. A non-2xx status becomes an Error that keeps
+// its meaning: 429 kRateLimited, another 4xx kUpstreamRejected (that status), 408/504
+// kUpstreamTimeout, the rest kUpstream (502); with the provider's message (redacted), type and
+// code, and its Retry-After / rate-limit headers. Must run on the caller's executor.
 boost::asio::awaitable<Result<std::unique_ptr<HttpCall>>> open_upstream(
     HttpClient& http, const UpstreamSettings& settings, std::string body, bool streaming);
 

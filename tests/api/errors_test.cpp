@@ -27,6 +27,8 @@ const Mapping kMappings[] = {
      "invalid_request_error"},
     {ErrorCode::kPayloadTooLarge, 413, "invalid_request_error", "request_too_large",
      "request_too_large"},
+    {ErrorCode::kRateLimited, 429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error"},
+    {ErrorCode::kUpstreamRejected, 400, "invalid_request_error", nullptr, "invalid_request_error"},
     {ErrorCode::kUpstream, 502, "api_error", "upstream_error", "api_error"},
     {ErrorCode::kUpstreamTimeout, 504, "api_error", "timeout", "api_error"},
     {ErrorCode::kUnavailable, 503, "service_unavailable", nullptr, "overloaded_error"},
@@ -64,6 +66,61 @@ TEST(RenderError, OpenAIParamAndNativeShape) {
   Json native = Json::parse(render_error(WireFormat::kNative, e).body);
   EXPECT_EQ(native, Json::parse(R"({"error": {"message": "'messages' is a required property",
                                                "type": "invalid_request_error", "code": null}})"));
+}
+
+Error provider_refusal(int status, std::string type, std::string code) {
+  Error e(status == 429 ? ErrorCode::kRateLimited : ErrorCode::kUpstreamRejected, "too long", "messages");
+  e.upstream_status = status;
+  e.upstream_type = std::move(type);
+  e.upstream_code = std::move(code);
+  return e;
+}
+
+TEST(RenderError, ProviderRefusalKeepsItsStatusTypeCodeAndParam) {
+  const Error e = provider_refusal(400, "invalid_request_error", "context_length_exceeded");
+  ErrorResponse r = render_error(WireFormat::kOpenAI, e);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Json::parse(r.body), (Json{{"error",
+                                        {{"message", "too long"},
+                                         {"type", "invalid_request_error"},
+                                         {"param", "messages"},
+                                         {"code", "context_length_exceeded"}}}}));
+  EXPECT_EQ(render_error(WireFormat::kOpenAI, provider_refusal(404, "", "")).status, 404);
+  EXPECT_EQ(Json::parse(render_error(WireFormat::kOpenAI, provider_refusal(403, "", "")).body)["error"]["type"],
+            "permission_error");
+  // OpenAI's 429 types ("requests", "tokens") pass to OpenAI clients as they are.
+  EXPECT_EQ(Json::parse(render_error(WireFormat::kOpenAI, provider_refusal(429, "tokens", "rate_limit_exceeded")).body)
+                ["error"]["type"],
+            "tokens");
+}
+
+TEST(RenderError, AnthropicClientsSeeTheTypeTheStatusNames) {
+  struct Case {
+    int status;
+    const char* upstream_type;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {429, "requests", "rate_limit_error"},            // OpenAI's type is not Anthropic's
+      {429, "rate_limit_error", "rate_limit_error"},
+      {403, "permission_error", "permission_error"},
+      {401, "invalid_request_error", "authentication_error"},  // OpenAI's name for a 401
+      {409, "api_error", "invalid_request_error"},             // a 4xx is never a server error
+      {404, "", "not_found_error"},
+      {413, "", "request_too_large"},
+      {409, "", "invalid_request_error"},
+  };
+  for (const Case& c : cases) {
+    ErrorResponse r = render_error(WireFormat::kAnthropic, provider_refusal(c.status, c.upstream_type, ""));
+    EXPECT_EQ(r.status, c.status);
+    EXPECT_EQ(Json::parse(r.body)["error"]["type"], c.expected) << c.status << " " << c.upstream_type;
+  }
+}
+
+TEST(RenderError, RejectionWithoutAClientErrorStatusIsA400) {
+  Error e(ErrorCode::kUpstreamRejected, "odd");
+  e.upstream_status = 302;
+  EXPECT_EQ(render_error(WireFormat::kOpenAI, e).status, 400);
 }
 
 TEST(RenderError, RedactsKeysInMessage) {

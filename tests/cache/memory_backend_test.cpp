@@ -109,6 +109,23 @@ TEST_F(MemoryBackendTest, NeverHoldsMoreThanCapacityAndFillsItExactly) {
   }
 }
 
+TEST_F(MemoryBackendTest, AnEntrysOwnTtlReplacesTheBackends) {
+  auto cache = make(10, 100s);
+  cache.put("short", "1", 5s);
+  cache.put("long", "2", 500s);
+  cache.put("default", "3");
+  advance(5s);
+  EXPECT_EQ(cache.get("short"), std::nullopt);
+  EXPECT_EQ(cache.get("default"), "3");
+  advance(100s);
+  EXPECT_EQ(cache.get("default"), std::nullopt);
+  EXPECT_EQ(cache.get("long"), "2");  // longer than the backend's ttl: the request asked for it
+  auto forever = make(10, 0s);
+  forever.put("a", "1", 5s);
+  advance(6s);
+  EXPECT_EQ(forever.get("a"), std::nullopt);
+}
+
 TEST_F(MemoryBackendTest, ZeroCapacityStoresNothing) {
   auto cache = make(0, 0s);
   cache.put("a", "1");

@@ -187,6 +187,10 @@ TEST(ConfigLoad, SemanticCacheSettings) {
   EXPECT_FALSE(defaults.embedding.required);
   EXPECT_EQ(defaults.embedding.revision, "main");
   EXPECT_EQ(load_env({{"ISARTOR__SEMANTIC_INDEX", "HNSW"}}).semantic_index, SemanticIndex::kHnsw);
+  EXPECT_EQ(load_env({}).cache_scope, CacheScope::kGlobal);
+  EXPECT_EQ(load_env({{"ISARTOR__CACHE_SCOPE", "session"}}).cache_scope, CacheScope::kSession);
+  EXPECT_EQ(env_error({{"ISARTOR__CACHE_SCOPE", "user"}}),
+            "invalid ISARTOR__CACHE_SCOPE=\"user\": expected one of global, session");
   EXPECT_FALSE(load_env({{"ISARTOR__SEMANTIC_GUARD", "off"}}).semantic_guard);
   EXPECT_TRUE(load_env({{"ISARTOR__EMBEDDING__REQUIRED", "yes"}}).embedding.required);
   EXPECT_EQ(env_error({{"ISARTOR__SEMANTIC_INDEX", "faiss"}}),
@@ -427,6 +431,7 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__CACHE_MAX_BYTES",
       "ISARTOR__CACHE_MAX_CAPACITY",
       "ISARTOR__CACHE_MODE",
+      "ISARTOR__CACHE_SCOPE",
       "ISARTOR__CACHE_TTL_SECS",
       "ISARTOR__EMBEDDING_SIDECAR__SIDECAR_URL",
       "ISARTOR__EMBEDDING__MODEL_PATH",

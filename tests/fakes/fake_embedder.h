@@ -26,6 +26,18 @@ class FakeEmbedder final : public inference::Embedder {
     }).detach();
   }
 
+  // Words, as embed_one() splits them.
+  std::size_t count_tokens(std::string_view text) const override {
+    std::size_t words = 0;
+    bool in_word = false;
+    for (char c : text) {
+      const bool alnum = std::isalnum(static_cast<unsigned char>(c)) != 0;
+      words += alnum && !in_word;
+      in_word = alnum;
+    }
+    return words;
+  }
+
   inference::Embedding embed_one(const std::string& text) const {
     inference::Embedding v(dims_, 0.0f);
     std::string word;

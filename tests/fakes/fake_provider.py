@@ -6,12 +6,17 @@ One HTTP/1.1 server (keep-alive, chunked SSE) serves every dialect:
   Azure OpenAI    POST /openai/deployments/{dep}/chat/completions   api-key: <key>, ?api-version=
   Anthropic       POST /v1/messages        x-api-key (or Authorization: Bearer) + anthropic-version
   Model list      GET  /v1/models                                   Authorization: Bearer <key>
+  Embeddings      POST /v1/embeddings    (OpenAI) 8-d vectors from the text's bytes, float or base64
+  Token count     POST /v1/messages/count_tokens  (Anthropic) {"input_tokens": words + 10}
   Call log        GET  /_fake/calls, POST /_fake/reset              (no auth; not recorded)
 
 The answer is "Echo: " + the text of the last user message; the model is echoed from the request.
 Magic strings in the last user message steer it:
-  [[fail:503]]  that HTTP status with the dialect's error JSON (its message contains the API key
-                that was sent, so tests can prove the gateway redacts it)
+  [[fail:503]]  that HTTP status with the dialect's error JSON: the type and code the real API
+                gives for that status (OpenAI 400 context_length_exceeded, 429 rate_limit_exceeded
+                with x-ratelimit-* headers; Anthropic rate_limit_error with anthropic-ratelimit-*),
+                its message containing the API key that was sent, so tests can prove the gateway
+                redacts it
   [[slow:2.5]]  sleep that many seconds before answering
   [[tool]]      answer with a get_weather tool call ({"city":"Paris"}), as deltas when streaming
   [[cut]]       send part of the answer, then close the connection abruptly
@@ -36,6 +41,7 @@ Use as a script (benchmarks): `python3 fake_provider.py --port 0 --latency-ms 50
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import contextlib
 import functools
@@ -204,9 +210,24 @@ class _OpenAIDialect:
                                         "invalid_request_error", "missing_required_parameter", "model")
         return None
 
+    # (type, code, param) OpenAI gives with each status
+    FAILURES = {400: ("invalid_request_error", "context_length_exceeded", "messages"),
+                401: ("invalid_request_error", "invalid_api_key", None),
+                403: ("invalid_request_error", "unsupported_country_region_territory", None),
+                404: ("invalid_request_error", "model_not_found", None),
+                409: ("invalid_request_error", None, None),
+                422: ("invalid_request_error", None, None),
+                429: ("requests", "rate_limit_exceeded", None)}
+
     def failure(self, status: int, key: str) -> dict:
-        type_ = "server_error" if status >= 500 else "invalid_request_error"
-        return self.error_body(f"Simulated upstream failure {status} (request made with key {key})", type_)
+        type_, code, param = self.FAILURES.get(status, ("server_error", None, None))
+        return self.error_body(f"Simulated upstream failure {status} (request made with key {key})", type_, code,
+                               param)
+
+    def rate_limit_headers(self, retry_after: str | None) -> dict:
+        return {"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": f"{retry_after or 1}s", "x-ratelimit-limit-tokens": "30000",
+                "x-ratelimit-remaining-tokens": "29000", "x-ratelimit-reset-tokens": "2ms"}
 
     def model(self, body: dict, route_param: str | None) -> str:
         return body.get("model") or route_param or "gpt-4o-mini"
@@ -331,6 +352,10 @@ class _AnthropicDialect:
         type_ = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                  404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
         return self.error_body(f"Simulated upstream failure {status} (request made with key {key})", type_)
+
+    def rate_limit_headers(self, retry_after: str | None) -> dict:
+        return {"anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "0",
+                "anthropic-ratelimit-requests-reset": "2026-12-02T00:00:07Z"}
 
     def model(self, body: dict, route_param: str | None) -> str:
         return body["model"]
@@ -504,6 +529,10 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != "GET":
                 return self._send_json(405, _OPENAI.error_body("Method not allowed", "invalid_request_error"))
             return self._models()
+        if path in ("/v1/embeddings", "/v1/messages/count_tokens"):
+            if self.command != "POST":
+                return self._send_json(405, _OPENAI.error_body("Method not allowed", "invalid_request_error"))
+            return self._embeddings(body) if path == "/v1/embeddings" else self._count_tokens(body)
         if path == "/v1/chat/completions":
             dialect, route_param = _OPENAI, None
         elif azure:
@@ -524,6 +553,47 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(*_OPENAI.auth_error(key))
         self._send_json(200, {"object": "list", "data": [
             {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in MODELS]})
+
+    def _embeddings(self, body: Any) -> None:
+        key = _OPENAI.sent_key(self.headers)
+        if not self.server.fake.key_ok(key):
+            return self._send_json(*_OPENAI.auth_error(key))
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str) or "input" not in body:
+            return self._send_json(400, _OPENAI.error_body("'model' and 'input' are required",
+                                                           "invalid_request_error", None, "input"))
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if inputs and all(isinstance(i, int) for i in inputs):
+            inputs = [inputs]
+        texts = [i if isinstance(i, str) else " ".join(map(str, i)) for i in inputs]
+        for text in texts:
+            failure = _FAIL.search(text)
+            if failure:
+                status = int(failure.group(1))
+                return self._send_json(status, _OPENAI.failure(status, key))
+        data = []
+        for index, text in enumerate(texts):
+            raw = text.encode()
+            vector = [((sum(raw[j::8]) % 97) + 1) / 97.0 for j in range(8)]
+            embedding: Any = vector
+            if body.get("encoding_format") == "base64":
+                embedding = base64.b64encode(struct.pack("<8f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(_tokens(t) for t in texts)
+        self._send_json(200, {"object": "list", "data": data, "model": body["model"],
+                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    def _count_tokens(self, body: Any) -> None:
+        check = _ANTHROPIC.check_version(self.headers)
+        if check:
+            return self._send_json(*check)
+        key = _ANTHROPIC.sent_key(self.headers)
+        if not self.server.fake.key_ok(key):
+            return self._send_json(*_ANTHROPIC.auth_error(key))
+        # Checked as a message is, but count_tokens takes no max_tokens.
+        invalid = _ANTHROPIC.validate({"max_tokens": 1, **body} if isinstance(body, dict) else body)
+        if invalid:
+            return self._send_json(*invalid)
+        self._send_json(200, {"input_tokens": _prompt_tokens(body) + 10})
 
     def _chat(self, dialect, route_param: str | None, query: dict, body: Any, bad_json: bool) -> None:
         fake = self.server.fake
@@ -564,7 +634,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self.connection.setblocking(True)
             return
         if plan.fail_status:
-            extra = {**ids, "Retry-After": plan.retry_after} if plan.retry_after else ids
+            extra = {**ids, "Retry-After": plan.retry_after} if plan.retry_after else dict(ids)
+            if plan.fail_status == 429:
+                extra.update(dialect.rate_limit_headers(plan.retry_after))
             return self._send_json(plan.fail_status, dialect.failure(plan.fail_status, key), extra)
         if plan.garbage:
             return self._send_bytes(200, b"<html>this is <b>not</b> JSON {{{", "application/json", ids)

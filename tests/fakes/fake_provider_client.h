@@ -3,6 +3,8 @@
 // and can fail or cut a stream short.
 #include <atomic>
 #include <deque>
+#include <optional>
+#include <vector>
 
 #include "api/openai.h"
 #include "providers/provider_client.h"
@@ -31,6 +33,25 @@ class FakeProviderClient final : public providers::ProviderClient {
         api::make_completion("chatcmpl-fake", body.value("model", ""), 0, answer_for(body), "stop", {3, 2}), 4);
     if (cut_stream) chunks.resize(2);
     co_return std::make_unique<Replay>(std::move(chunks), cut_stream);
+  }
+
+  // Native calls: one 1-d embedding, or 42 tokens; `native_answer` replaces that answer.
+  std::optional<api::Json> native_answer;
+  std::vector<providers::NativeRequest> native_requests;
+
+  boost::asio::awaitable<Result<api::Json>> call_native(const providers::NativeRequest& request) override {
+    ++calls;
+    native_requests.push_back(request);
+    if (fail_with) co_return std::unexpected(*fail_with);
+    if (native_answer) co_return *native_answer;
+    co_return native_default(request);
+  }
+
+  static api::Json native_default(const providers::NativeRequest& request) {
+    if (request.endpoint == providers::NativeEndpoint::kCountTokens) return {{"input_tokens", 42}};
+    return {{"object", "list"},
+            {"data", {{{"object", "embedding"}, {"index", 0}, {"embedding", {0.5}}}}},
+            {"model", request.body.value("model", "")}};
   }
 
   static std::string answer_for(const api::Json& body) {

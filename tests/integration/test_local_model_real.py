@@ -40,7 +40,9 @@ def smollm() -> Path:
 
 def l2_env(**extra: str) -> dict[str, str]:
     env = {"ISARTOR__ENABLE_SLM_ROUTER": "true", "ISARTOR__CACHE_MODE": "none",
-           "ISARTOR__LAYER2__MAX_GENERATE_TOKENS": MAX_TOKENS, "ISARTOR__GATEWAY_API_KEY": GATEWAY_KEY}
+           "ISARTOR__LAYER2__MAX_GENERATE_TOKENS": MAX_TOKENS, "ISARTOR__GATEWAY_API_KEY": GATEWAY_KEY,
+           # A busy machine makes the real model slow, not wrong: these tests are not about the timeout.
+           "ISARTOR__LAYER2__TIMEOUT_SECS": "100"}
     env.update(extra)
     return env
 

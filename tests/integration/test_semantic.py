@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import openai
 import pytest
 
 from conftest import (REPO, Gateway, answer_for, assert_completion, assert_layer, assert_openai_stream, native_body,
@@ -225,3 +226,56 @@ def test_missing_model_not_required_starts_without_l1b(fake, tmp_path: Path):
     finally:
         assert gateway.stop() == 0
         gateway.cleanup()
+
+
+def test_cache_namespace_and_no_cache_reach_the_semantic_cache(sem_gw):
+    first = "What is the tallest mountain in Europe?"
+    para = "Which mountain in Europe is the tallest?"
+    team_a = {"x-isartor-cache-namespace": "team-a"}
+    assert_layer(sem_gw.post("/v1/chat/completions", oa_body(first), headers=team_a), "l3")
+    miss = sem_gw.post("/v1/chat/completions", oa_body(para))  # another partition
+    assert_layer(miss, "l3")
+    hit = sem_gw.post("/v1/chat/completions", oa_body(para), headers={"x-isartor-cache-namespace": "team-a",
+                                                                      "Cache-Control": "no-store"})
+    assert_layer(hit, "l1b")
+    assert hit.headers["X-Isartor-Cache"] == "hit"
+    fresh = sem_gw.post("/v1/chat/completions", oa_body(para), headers={**team_a, "Cache-Control": "no-cache"})
+    assert_layer(fresh, "l3")
+    assert fresh.headers["X-Isartor-Cache"] == "bypass"
+
+
+def test_local_embeddings_through_the_openai_sdk(sem_gw):
+    """/v1/embeddings naming the local model: L1b's MiniLM answers, no provider call; the SDK's
+    default base64 and explicit floats agree; the vectors are unit length and rank meaning."""
+    client = openai.OpenAI(base_url=sem_gw.url + "/v1", api_key="no-gateway-key-set", max_retries=0, timeout=30)
+    texts = ["How do I reset my password?", "I forgot my password, how can I change it?", "Best pizza in Naples"]
+    calls_before = len(sem_gw.fake.calls)
+    raw = client.embeddings.with_raw_response.create(model="all-MiniLM-L6-v2", input=texts)
+    assert raw.headers["x-isartor-deflected"] == "true"
+    result = raw.parse()
+    vectors = [d.embedding for d in result.data]
+    assert [len(v) for v in vectors] == [384] * 3
+    assert all(abs(sum(x * x for x in v) - 1.0) < 1e-3 for v in vectors)
+    cos = lambda a, b: sum(x * y for x, y in zip(a, b))  # noqa: E731
+    assert cos(vectors[0], vectors[1]) > 0.6 > 0.2 > cos(vectors[0], vectors[2])
+    assert result.usage.prompt_tokens > 3 * 3 and result.model == "all-MiniLM-L6-v2"
+    same = client.embeddings.create(model=REPO_ID, input=texts[0], encoding_format="float")
+    assert max(abs(x - y) for x, y in zip(same.data[0].embedding, vectors[0])) < 1e-5
+    assert len(sem_gw.fake.calls) == calls_before
+    hit = client.embeddings.with_raw_response.create(model="all-MiniLM-L6-v2", input=texts)
+    assert hit.headers["x-isartor-cache"] == "hit"
+    with pytest.raises(openai.BadRequestError, match="dimensions"):
+        client.embeddings.create(model="all-MiniLM-L6-v2", input="x", dimensions=128)
+    with pytest.raises(openai.BadRequestError, match="token ids"):
+        client.embeddings.create(model="all-MiniLM-L6-v2", input=[[101, 2023]])
+    listed = [m.id for m in client.models.list().data]
+    assert REPO_ID in listed and client.models.retrieve(REPO_ID).owned_by == "isartor"
+
+
+def test_count_tokens_estimate_uses_the_local_tokenizer(sem_gw):
+    r = sem_gw.post("/v1/messages/count_tokens", {"model": "claude-haiku-4-5", "messages": [
+        {"role": "user", "content": "Tokenization is unbelievably interesting"}]})
+    assert r.status_code == 200, r.text
+    assert r.headers["X-Isartor-Token-Count"] == "estimate" and r.headers["X-Isartor-Tokenizer"] == REPO_ID
+    # WordPiece splits the long words: more tokens than words, fewer than bytes / 2.
+    assert 5 < r.json()["input_tokens"] < 25

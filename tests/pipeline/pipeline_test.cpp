@@ -78,6 +78,28 @@ TEST_F(PipelineTest, SecondIdenticalRequestIsAnsweredByExactCache) {
   EXPECT_EQ(provider_->calls.load(), 1);
 }
 
+TEST_F(PipelineTest, CachePolicyDecidesLookupStoreAndPartition) {
+  auto with = [](const std::string& text, bool lookup, bool store, std::string partition = {}) {
+    ChatRequest r = request(text);
+    r.cache.lookup = lookup;
+    r.cache.store = store;
+    r.cache.partition = std::move(partition);
+    return r;
+  };
+  EXPECT_EQ(handle(with("no-store", true, false)).layer, "l3");
+  EXPECT_EQ(handle(request("no-store")).layer, "l3");  // nothing was kept
+  EXPECT_EQ(handle(request("no-store")).layer, "l1a");
+
+  EXPECT_EQ(handle(with("no-store", false, true)).layer, "l3");  // no-cache: asked again...
+  EXPECT_EQ(provider_->calls.load(), 3);
+  EXPECT_EQ(handle(request("no-store")).layer, "l1a");  // ...and the fresh answer stored
+
+  EXPECT_EQ(handle(with("team", true, true, "a")).layer, "l3");
+  EXPECT_EQ(handle(with("team", true, true, "a")).layer, "l1a");
+  EXPECT_EQ(handle(with("team", true, true, "b")).layer, "l3");
+  EXPECT_EQ(handle(request("team")).layer, "l3");
+}
+
 TEST(AnswerTest, ParseCompletionRejectsTextThatIsNotAnObject) {
   Answer answer;
   EXPECT_FALSE(answer.parse_completion());  // nothing at all

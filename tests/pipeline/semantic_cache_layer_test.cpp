@@ -104,6 +104,33 @@ TEST_F(SemanticCacheLayerTest, EntriesExpireAfterTtl) {
   EXPECT_FALSE(ask(request("capital of france what is the")));
 }
 
+TEST_F(SemanticCacheLayerTest, RequestPolicyTtlPartitionAndNoCache) {
+  make({.ttl = 100s});
+  ChatRequest short_lived = request("what is the capital of france");
+  short_lived.cache.ttl = 5s;
+  ask(short_lived);
+  now_ += 4s;
+  ChatRequest paraphrase = request("capital of france what is the");
+  EXPECT_TRUE(lookup(paraphrase));
+  now_ += 2s;
+  EXPECT_FALSE(ask(request("capital of france what is the")));  // its own 5 s, not the layer's 100 s
+
+  ChatRequest scoped = request("alpha bravo charlie");
+  scoped.cache.partition = "team-a";
+  ask(scoped);
+  EXPECT_FALSE(ask(request("charlie bravo alpha")));
+  ChatRequest same_team = request("charlie bravo alpha");
+  same_team.cache.partition = "team-a";
+  EXPECT_TRUE(lookup(same_team));
+
+  ChatRequest refresh = request("charlie bravo alpha");
+  refresh.cache.partition = "team-a";
+  refresh.cache.lookup = false;
+  EXPECT_FALSE(lookup(refresh));
+  ASSERT_TRUE(refresh.semantic);  // embedded all the same, for the store that follows
+  EXPECT_FALSE(refresh.semantic->embedding.empty());
+}
+
 TEST_F(SemanticCacheLayerTest, LeastRecentlyUsedIsEvictedAtCapacity) {
   make({.capacity = 2});
   ask(request("alpha bravo charlie"));
