@@ -31,7 +31,7 @@ apt_packages=(
   systemd adduser
 )
 python_packages=(
-  "pytest==9.2.0" "requests" "openai==3.51.0" "anthropic==2.10.0" "gguf==0.19.0" "numpy"
+  "pytest==9.2.0" "requests" "openai==3.51.0" "anthropic==2.10.0" "gguf==0.19.0" "numpy" "prometheus-client==0.21.1"
 )
 
 install_apt() {

@@ -542,6 +542,35 @@ Result<Json> anthropic_request_to_openai(const Json& body) {
   return out;
 }
 
+Result<void> check_anthropic_can_express(const Json& body) {
+  auto refuse = [](const char* field, std::string_view why) -> Result<void> {
+    return fail(ErrorCode::kUnprocessable, fmt::format("'{}': {} (the provider is Anthropic)", field, why), field);
+  };
+  if (const Json* n = member(body, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1)) {
+    return refuse("n", "Anthropic answers with one choice only");
+  }
+  if (const Json* logprobs = member(body, "logprobs"); logprobs && *logprobs == true) {
+    return refuse("logprobs", "Anthropic returns no token log probabilities");
+  }
+  if (member(body, "top_logprobs")) return refuse("top_logprobs", "Anthropic returns no token log probabilities");
+  if (const Json* format = member(body, "response_format")) {
+    const Json* type = member(*format, "type");
+    if (!(type && *type == "text")) {
+      return refuse("response_format", "Anthropic has no JSON mode; ask for JSON in the prompt or use a tool");
+    }
+  }
+  if (const Json* bias = member(body, "logit_bias"); bias && !(bias->is_object() && bias->empty())) {
+    return refuse("logit_bias", "Anthropic takes no logit bias");
+  }
+  if (member(body, "audio")) return refuse("audio", "Anthropic answers in text only");
+  if (const Json* modalities = member(body, "modalities"); modalities && modalities->is_array()) {
+    for (const Json& m : *modalities) {
+      if (m != "text") return refuse("modalities", "Anthropic answers in text only");
+    }
+  }
+  return {};
+}
+
 Json openai_request_to_anthropic(const Json& body, int default_max_tokens) {
   Json out = Json::object();
   if (const Json* model = member(body, "model"); model && model->is_string()) out["model"] = *model;

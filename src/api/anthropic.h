@@ -25,6 +25,12 @@ Result<Json> anthropic_request_to_openai(const Json& body);
 // `default_max_tokens` when absent. Pure.
 Json openai_request_to_anthropic(const Json& body, int default_max_tokens);
 
+// What of an OpenAI request Anthropic cannot do, refused rather than dropped: kUnprocessable
+// naming the field for n > 1, logprobs: true, top_logprobs, a response_format other than
+// "text" (JSON mode, json_schema), a non-empty logit_bias, audio output. Sampling hints without
+// a guarantee (seed, presence_penalty, frequency_penalty) are not refused. Pure.
+Result<void> check_anthropic_can_express(const Json& body);
+
 // Anthropic "message" response -> OpenAI chat.completion (stop_reason end_turn/stop_sequence ->
 // "stop", max_tokens -> "length", tool_use -> "tool_calls"; "msg_X" -> "chatcmpl-X"; usage
 // input_tokens (+ cache tokens) -> prompt_tokens, output_tokens -> completion_tokens; created is

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <random>
 #include <string_view>
 
@@ -335,6 +336,24 @@ std::string finish_reason_of(const Json& completion_or_chunk) {
 Usage usage_of(const Json& completion_or_chunk) {
   const Json& usage = detail::object_member(completion_or_chunk, "usage");
   return {detail::int_member(usage, "prompt_tokens"), detail::int_member(usage, "completion_tokens")};
+}
+
+namespace {
+
+int64_t last_integer_member(std::string_view json, std::string_view quoted_key) {
+  const std::size_t at = json.rfind(quoted_key);
+  if (at == std::string_view::npos) return 0;
+  int64_t value = 0;
+  const char* first = json.data() + at + quoted_key.size();
+  const auto [end, error] = std::from_chars(first, json.data() + json.size(), value);
+  return error == std::errc() && end != first ? value : 0;
+}
+
+}  // namespace
+
+Usage usage_in_text(std::string_view completion_json) {
+  return {last_integer_member(completion_json, R"("prompt_tokens":)"),
+          last_integer_member(completion_json, R"("completion_tokens":)")};
 }
 
 void CompletionAssembler::add_chunk(const Json& chunk) {

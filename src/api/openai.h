@@ -3,6 +3,7 @@
 // answer into a whole completion (for the cache) and replaying a completion as stream chunks.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/wire_format.h"
@@ -44,6 +45,10 @@ std::string finish_reason_of(const Json& completion_or_chunk);
 
 // The token counts of a completion's or chunk's "usage" (0 for what is absent or ill-typed). Pure.
 Usage usage_of(const Json& completion_or_chunk);
+// The same from a completion as compact JSON text (what the caches store), without parsing it:
+// the last unescaped "prompt_tokens"/"completion_tokens" members are usage's, since every string
+// in that text escapes its quotes. Pure.
+Usage usage_in_text(std::string_view completion_json);
 
 // Merges chat.completion.chunk objects into one chat.completion: content concatenated, tool_calls
 // merged by index (arguments concatenated), role, finish_reason, usage, id/model/created kept.

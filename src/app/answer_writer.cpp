@@ -20,7 +20,7 @@ std::string body_for(const api::Json& completion, const pipeline::Answer& answer
     case api::WireFormat::kAnthropic:
       return api::openai_response_to_anthropic(completion).dump();
     case api::WireFormat::kNative:
-      return api::Json{{"layer", answer.layer},
+      return api::Json{{"layer", pipeline::to_string(answer.layer)},
                        {"message", api::completion_text(completion)},
                        {"model", completion.contains("model") && completion["model"].is_string() ? completion["model"]
                                                                                                  : api::Json(options.model)}}
@@ -72,12 +72,20 @@ class EventRenderer {
   std::optional<api::AnthropicStreamEncoder> anthropic_;
 };
 
-asio::awaitable<bool> stream_answer(providers::ChunkStream& source, const WriteOptions& options,
+// `native`: a pass-through stream, whose own events go out instead of rendered chunks.
+asio::awaitable<bool> stream_answer(providers::ChunkStream& source, bool native, const WriteOptions& options,
                                     http::Responder& responder) {
   EventRenderer render(options);
   std::string out;
   for (;;) {
     auto chunk = co_await source.next();
+    if (native && chunk) {
+      // Events that made no chunk of their own (ping) go out with the next one.
+      out = source.take_native();
+      if (!out.empty() && !co_await responder.write(out)) co_return false;
+      if (!*chunk) co_return co_await responder.end_stream();
+      continue;
+    }
     if (!chunk) {
       LOG_WARN("isartor::stream", "stream failed after it started: {}", chunk.error().message);
       Error error = chunk.error();
@@ -111,7 +119,7 @@ std::string replay_events(const api::Json& completion, const WriteOptions& optio
 }  // namespace
 
 http::Headers layer_headers(const pipeline::Answer& answer, const WriteOptions& options) {
-  http::Headers headers{{"X-Isartor-Layer", answer.layer},
+  http::Headers headers{{"X-Isartor-Layer", std::string(pipeline::to_string(answer.layer))},
                         {"X-Isartor-Deflected", answer.deflected() ? "true" : "false"},
                         {"X-Isartor-Cache", std::string(cache_outcome(options.cache_looked_up, answer.layer))}};
   if (answer.similarity) headers.emplace_back("X-Isartor-Similarity", fmt::format("{:.4f}", *answer.similarity));
@@ -121,6 +129,11 @@ http::Headers layer_headers(const pipeline::Answer& answer, const WriteOptions& 
 asio::awaitable<bool> write_answer(pipeline::Answer answer, const WriteOptions& options,
                                    http::Responder& responder) {
   http::Headers headers = layer_headers(answer, options);
+  // The provider's own answer to a pass-through request goes out as it came.
+  if (!options.stream && !answer.native_json.empty()) {
+    http::Response response{200, "application/json", std::move(headers), std::move(answer.native_json)};
+    co_return co_await responder.send(std::move(response));
+  }
   // A cache hit in the route's own format goes out as the stored text, parsed by nobody.
   if (!options.stream && options.format == api::WireFormat::kOpenAI && !answer.completion_json.empty()) {
     http::Response response{200, "application/json", std::move(headers), std::move(answer.completion_json)};
@@ -142,7 +155,7 @@ asio::awaitable<bool> write_answer(pipeline::Answer answer, const WriteOptions& 
     co_return co_await responder.send(std::move(response));
   }
   if (!co_await responder.begin_stream(200, std::move(headers))) co_return false;
-  co_return co_await stream_answer(*answer.stream, options, responder);
+  co_return co_await stream_answer(*answer.stream, answer.native_stream, options, responder);
 }
 
 }  // namespace isartor::app

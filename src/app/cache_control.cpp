@@ -68,8 +68,8 @@ pipeline::CachePolicy cache_policy(const http::Request& request, config::CacheSc
   return policy;
 }
 
-std::string_view cache_outcome(bool looked_up, std::string_view layer) {
-  if (layer == "l1a" || layer == "l1b") return "hit";
+std::string_view cache_outcome(bool looked_up, pipeline::LayerId layer) {
+  if (layer == pipeline::LayerId::kL1a || layer == pipeline::LayerId::kL1b) return "hit";
   return looked_up ? "miss" : "bypass";
 }
 

@@ -23,6 +23,6 @@ pipeline::CachePolicy cache_policy(const http::Request& request, config::CacheSc
 
 // What X-Isartor-Cache says of an answer: "hit" (L1a/L1b answered), "bypass" (the request
 // skipped the lookup) or "miss". Pure.
-std::string_view cache_outcome(bool looked_up, std::string_view layer);
+std::string_view cache_outcome(bool looked_up, pipeline::LayerId layer);
 
 }  // namespace isartor::app

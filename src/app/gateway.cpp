@@ -13,6 +13,7 @@
 #include "app/count_tokens_route.h"
 #include "app/embeddings_route.h"
 #include "app/layers.h"
+#include "metrics/exposition.h"
 #include "core/cpu_baseline.h"
 #include "core/log.h"
 #include "core/sha256.h"
@@ -30,7 +31,7 @@ struct Route {
   std::string_view method;
 };
 // A table outside the coroutine: g++ 12 cannot keep a local array in a coroutine frame.
-constexpr std::array<Route, 12> kRoutes{{
+constexpr std::array<Route, 13> kRoutes{{
     {"/healthz", "GET"},
     {"/health", "GET"},
     {"/v1/models", "GET"},
@@ -43,9 +44,39 @@ constexpr std::array<Route, 12> kRoutes{{
     {"/embeddings", "POST"},
     {"/v1/completions", "POST"},
     {"/completions", "POST"},
+    {"/metrics", "GET"},
 }};
 // GET /v1/models/{id}
 constexpr std::string_view kModelPrefix = "/v1/models/";
+
+// The kRoutes index a path counts under in metrics (a model id under /v1/models; kRoutes.size()
+// for any other path), so that clients cannot grow the label set.
+std::size_t route_index(std::string_view path) {
+  if (path.starts_with(kModelPrefix)) path = "/v1/models";
+  for (std::size_t i = 0; i < kRoutes.size(); ++i) {
+    if (kRoutes[i].path == path) return i;
+  }
+  return kRoutes.size();
+}
+
+// Counts a request in flight for as long as it lives.
+class InFlight {
+ public:
+  explicit InFlight(std::atomic<uint64_t>& count) : count_(count) { count_.fetch_add(1, std::memory_order_relaxed); }
+  ~InFlight() { count_.fetch_sub(1, std::memory_order_relaxed); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  std::atomic<uint64_t>& count_;
+};
+
+std::vector<std::string> route_labels() {
+  std::vector<std::string> labels;
+  for (const auto& route : kRoutes) labels.emplace_back(route.path);
+  labels.emplace_back("other");
+  return labels;
+}
 
 api::WireFormat format_of(std::string_view path) {
   if (path == "/v1/messages" || path.starts_with("/v1/messages/")) return api::WireFormat::kAnthropic;
@@ -104,7 +135,8 @@ Gateway::Gateway(config::Config config)
   provider_ = std::move(components.provider);
   embedder_ = std::move(components.embedder);
   exact_cache_ = std::move(components.exact_cache);
-  pipeline_ = std::make_unique<pipeline::Pipeline>(std::move(components.layers));
+  metrics_ = std::make_shared<metrics::GatewayMetrics>(route_labels(), std::string(config::to_string(config_.llm_provider)));
+  pipeline_ = std::make_unique<pipeline::Pipeline>(std::move(components.layers), metrics_);
   if (components.l2_loader) l2_loader_ = std::jthread(std::move(components.l2_loader));
 }
 
@@ -159,7 +191,7 @@ http::Response Gateway::health() const {
     layers[name] = describe({false, false, "disabled"});
   }
   if (config::semantic_cache_enabled(config_)) layers["l1b"] = describe({true, false, "embedding model unavailable (see start-up log)"});
-  for (const auto& layer : pipeline_->layers()) layers[std::string(layer->name())] = describe(layer->status());
+  for (const auto& layer : pipeline_->layers()) layers[std::string(pipeline::to_string(layer->id()))] = describe(layer->status());
   layers["l3"]["provider"] = config::to_string(config_.llm_provider);
   auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   return json_response(200, {{"status", "ok"}, {"version", ISARTOR_VERSION}, {"uptime_secs", uptime}, {"layers", layers}});
@@ -240,11 +272,31 @@ std::optional<http::Response> Gateway::route(const http::Request& request) const
                                     "'Authorization: Bearer <key>'"));
   }
   if (path == "/v1/models") return models(request);
+  if (path == "/metrics") return scrape();
   if (path.starts_with(kModelPrefix)) return model(request, core::percent_decode(path.substr(kModelPrefix.size())));
   return std::nullopt;
 }
 
-asio::awaitable<void> Gateway::handle(const http::Request& request, http::Responder& responder) {
+http::Response Gateway::scrape() const {
+  metrics::Readings readings;
+  readings.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  readings.requests_in_flight = in_flight_.load(std::memory_order_relaxed);
+  for (const auto& layer : pipeline_->layers()) {
+    readings.layers.push_back({layer->id(), layer->status().ready, layer->cache_stats()});
+  }
+  return {200, std::string(metrics::kExpositionContentType), {}, metrics_->render(readings)};
+}
+
+asio::awaitable<void> Gateway::handle(const http::Request& request, http::Responder& client) {
+  const auto started = std::chrono::steady_clock::now();
+  const InFlight in_flight(in_flight_);
+  MeteredResponder responder(client);
+  co_await serve(request, responder);
+  metrics_->record_request(route_index(request.path), responder.layer(), responder.status(),
+                           std::chrono::steady_clock::now() - started, request.body.size(), responder.bytes());
+}
+
+asio::awaitable<void> Gateway::serve(const http::Request& request, MeteredResponder& responder) {
   if (auto response = route(request)) {
     co_await responder.send(std::move(*response));
     co_return;
@@ -300,11 +352,22 @@ Result<api::Json> parse_body(const http::Request& request) {
   return body;
 }
 
-// Client header fields the provider's native endpoints act on (Anthropic betas).
+// The client header fields passed on to the provider when its request goes there as it came
+// (an allow-list: never auth): Anthropic's betas and API version.
+constexpr std::array<std::string_view, 2> kForwardedHeaders{"anthropic-beta", "anthropic-version"};
+
 std::vector<std::string> forwarded_headers(const http::Request& request) {
   std::vector<std::string> out;
-  if (auto beta = request.header("anthropic-beta"); !beta.empty()) out.push_back("anthropic-beta: " + std::string(beta));
+  for (std::string_view name : kForwardedHeaders) {
+    if (auto value = request.header(name); !value.empty()) out.push_back(std::string(name) + ": " + std::string(value));
+  }
   return out;
+}
+
+// Resolves the model of a body the way chat() does: the configured one when absent or empty.
+void default_model(api::Json& body, const std::string& model) {
+  auto it = body.find("model");
+  if (it == body.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) body["model"] = model;
 }
 
 }  // namespace
@@ -331,28 +394,39 @@ asio::awaitable<http::Response> Gateway::json_route(const http::Request& request
 }
 
 asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request& request,
-                                    http::Responder& responder) {
+                                    MeteredResponder& responder) {
   auto body = parse_body(request);
   if (!body) {
     auto response = render_error(request.path, body.error());
     co_await responder.send(std::move(response));
     co_return;
   }
+  // Same format in as the provider's: the body goes upstream as the client wrote it.
+  std::optional<providers::PassThrough> native;
+  if (provider_->speaks(format)) {
+    native.emplace();
+    native->body = *body;
+    default_model(native->body, config_.external_llm_model);
+    native->headers = forwarded_headers(request);
+  }
   auto canonical = to_canonical(format, std::move(*body));
-  if (!canonical) {
+  // Content the canonical form cannot hold (a document block) still reaches a provider that
+  // reads it as it is: straight to L3, uncached.
+  const bool provider_only = !canonical && native && canonical.error().code == ErrorCode::kUnprocessable;
+  if (!canonical && !provider_only) {
     auto response = render_error(request.path, canonical.error());
     co_await responder.send(std::move(response));
     co_return;
   }
   pipeline::ChatRequest chat_request;
   chat_request.format = format;
-  chat_request.body = std::move(*canonical);
+  chat_request.body = provider_only ? api::Json::object() : std::move(*canonical);
   chat_request.cache = cache_policy(request, config_.cache_scope, std::chrono::seconds(config_.cache_ttl_secs));
-  auto model = chat_request.body.find("model");
-  if (model == chat_request.body.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
-    chat_request.body["model"] = config_.external_llm_model;
-  }
-  chat_request.stream = format != api::WireFormat::kNative && chat_request.body.value("stream", false) == true;
+  chat_request.provider_only = provider_only;
+  default_model(chat_request.body, config_.external_llm_model);
+  const api::Json& stream_flag_from = provider_only ? native->body : chat_request.body;
+  chat_request.stream = format != api::WireFormat::kNative && stream_flag_from.value("stream", false) == true;
+  chat_request.native = std::move(native);
 
   WriteOptions options;
   options.format = format;
@@ -373,7 +447,8 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
     co_await responder.send(std::move(response));
     co_return;
   }
-  LOG_INFO(kTarget, "{} {} answered by {}", request.method, request.path, answer->layer);
+  LOG_INFO(kTarget, "{} {} answered by {}", request.method, request.path, pipeline::to_string(answer->layer));
+  responder.set_layer(answer->layer);
   co_await write_answer(std::move(*answer), options, responder);
 }
 

@@ -2,6 +2,7 @@
 // The gateway: routes, auth and the wire-format edges around the layer pipeline. main() builds
 // one from the configuration and runs it.
 #include <boost/asio/awaitable.hpp>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -10,7 +11,9 @@
 #include "config/config.h"
 #include "core/fd_limit.h"
 #include "core/sha256.h"
+#include "app/metered_responder.h"
 #include "http/server.h"
+#include "metrics/gateway_metrics.h"
 #include "inference/embedder.h"
 #include "pipeline/pipeline.h"
 #include "providers/http_client.h"
@@ -28,7 +31,8 @@ class Gateway {
   void run();
 
   // The request entry point (exposed for in-process tests). Never throws for bad input.
-  boost::asio::awaitable<void> handle(const http::Request& request, http::Responder& responder);
+  // Counts the exchange in the metrics.
+  boost::asio::awaitable<void> handle(const http::Request& request, http::Responder& client);
   // The error body for a path, in the format of the route it belongs to.
   http::Response render_error(std::string_view path, const Error& error) const;
 
@@ -40,7 +44,9 @@ class Gateway {
   std::shared_ptr<providers::ProviderClient> provider_;  // L3's, also for pass-through routes
   std::shared_ptr<inference::Embedder> embedder_;        // L1b's model; null when unavailable
   std::shared_ptr<cache::CacheBackend> exact_cache_;     // L1a's store; null when L1a is off
+  std::shared_ptr<metrics::GatewayMetrics> metrics_;     // the pipeline's observer too
   std::unique_ptr<pipeline::Pipeline> pipeline_;
+  std::atomic<uint64_t> in_flight_{0};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   // Brings L2's model (hub download and load, or the sidecar's first answer) while the gateway
   // serves; declared last so it is stopped and joined before the layers it feeds go away.
@@ -49,6 +55,8 @@ class Gateway {
   bool authorized(const http::Request& request) const;
   std::optional<http::Response> route(const http::Request& request) const;
   http::Response health() const;
+  http::Response scrape() const;  // GET /metrics
+  boost::asio::awaitable<void> serve(const http::Request& request, MeteredResponder& responder);
   // (id, owner) of every model the gateway names: the configured one, the local embedding model.
   std::vector<std::pair<std::string, std::string>> served_models() const;
   http::Response models(const http::Request& request) const;
@@ -56,7 +64,7 @@ class Gateway {
   // The JSON routes besides chat: /v1/embeddings and /v1/messages/count_tokens.
   boost::asio::awaitable<http::Response> json_route(const http::Request& request);
   boost::asio::awaitable<void> chat(api::WireFormat format, const http::Request& request,
-                                    http::Responder& responder);
+                                    MeteredResponder& responder);
 };
 
 // "isartor X.Y.Z" plus the linked llama.cpp's system info (proves the inference library links).

@@ -33,6 +33,8 @@ class CacheBackend {
   virtual bool erase(std::string_view key) = 0;
   // Entries currently held (expired ones not yet swept may count). Thread-safe.
   virtual std::size_t size() const = 0;
+  // Bytes those entries hold (keys and values). Thread-safe.
+  virtual std::size_t bytes() const = 0;
   // Drops everything. Thread-safe.
   virtual void clear() = 0;
 };

@@ -29,8 +29,7 @@ class MemoryBackend final : public CacheBackend {
   // must be thread-safe.
   MemoryBackend(std::size_t capacity, std::chrono::seconds ttl, std::size_t shards = 16,
                 Clock clock = {}, std::size_t max_bytes = 0);
-  // Bytes of keys and values held. Thread-safe.
-  std::size_t bytes() const;
+  std::size_t bytes() const override;
   ~MemoryBackend() override;
 
   std::optional<std::string> get(std::string_view key) override;

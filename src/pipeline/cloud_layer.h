@@ -7,7 +7,7 @@ namespace isartor::pipeline {
 class CloudLayer final : public Layer {
  public:
   explicit CloudLayer(std::shared_ptr<providers::ProviderClient> provider) : provider_(std::move(provider)) {}
-  std::string_view name() const override { return "l3"; }
+  LayerId id() const override { return LayerId::kL3; }
   LayerStatus status() const override;
   boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) override;
 

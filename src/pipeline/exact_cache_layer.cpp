@@ -37,7 +37,7 @@ boost::asio::awaitable<Result<std::optional<Answer>>> ExactCacheLayer::answer(Ch
     co_return std::optional<Answer>{};
   }
   Answer answer;
-  answer.layer = "l1a";
+  answer.layer = LayerId::kL1a;
   answer.completion_json = std::move(*hit);
   co_return std::optional<Answer>(std::move(answer));
 }

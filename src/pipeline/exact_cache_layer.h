@@ -9,8 +9,9 @@ namespace isartor::pipeline {
 class ExactCacheLayer final : public Layer {
  public:
   explicit ExactCacheLayer(std::shared_ptr<cache::CacheBackend> backend) : backend_(std::move(backend)) {}
-  std::string_view name() const override { return "l1a"; }
+  LayerId id() const override { return LayerId::kL1a; }
   LayerStatus status() const override;
+  std::optional<CacheStats> cache_stats() const override { return CacheStats{backend_->size(), backend_->bytes()}; }
   boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) override;
   void store(const ChatRequest& request, const api::Json& completion) override;
 

@@ -29,6 +29,12 @@ struct ChatRequest {
   CachePolicy cache;
   api::Json body;                                      // canonical OpenAI form, model resolved
   bool stream = false;                                 // the client wants SSE
+  // The client's own request, when the provider speaks the route's format: L3 sends it
+  // unchanged instead of `body` (which the caches and L2 use).
+  std::optional<providers::PassThrough> native;
+  // `native` has content the canonical form cannot hold (`body` is only {"model"}): no layer
+  // but L3 sees it, and nothing is stored.
+  bool provider_only = false;
   std::string exact_key;                               // memo of the L1a key, set by that layer
   // Set by L1b when the request is eligible for the semantic cache, so store() need not embed
   // again (an I/O thread never runs the model).
@@ -40,18 +46,35 @@ struct ChatRequest {
   std::optional<SemanticMemo> semantic;
 };
 
+// The layers of the chain, in order (the names are the ones headers, metrics and /health use).
+enum class LayerId : uint8_t { kL1a, kL1b, kL2, kL3 };
+inline constexpr std::size_t kLayerCount = 4;
+
+// "l1a", "l1b", "l2", "l3". Pure.
+std::string_view to_string(LayerId layer);
+
 struct Answer {
-  std::string layer;                                 // "l1a" | "l1b" | "l2" | "l3"
+  LayerId layer = LayerId::kL3;
   std::optional<api::Json> completion;               // a whole chat.completion, or
   // the same as OpenAI JSON text, exactly as a cache stored it: the OpenAI route sends it as is
   // (no parse, no dump); `completion` stays empty until parse_completion(), or
   std::string completion_json;
   std::unique_ptr<providers::ChunkStream> stream;    // a live stream (only when request.stream)
+  // A pass-through answer (request.native): the provider's JSON text, sent to the client as it
+  // is; for a stream, the client gets stream->take_native() instead of rendered chunks.
+  std::string native_json;
+  bool native_stream = false;
   std::optional<double> similarity;                  // for semantic hits
-  bool deflected() const { return layer != "l3"; }
+  bool deflected() const { return layer != LayerId::kL3; }
   // Fills `completion` from `completion_json` when only the text is there; false when that text
   // is not a JSON object. Not thread-safe.
   bool parse_completion();
+};
+
+// What a cache layer holds, for metrics.
+struct CacheStats {
+  std::size_t entries = 0;
+  std::size_t bytes = 0;
 };
 
 struct LayerStatus {
@@ -63,8 +86,10 @@ struct LayerStatus {
 class Layer {
  public:
   virtual ~Layer() = default;
-  virtual std::string_view name() const = 0;
+  virtual LayerId id() const = 0;
   virtual LayerStatus status() const = 0;
+  // What a cache holds; std::nullopt for a layer that is not one. Thread-safe.
+  virtual std::optional<CacheStats> cache_stats() const { return std::nullopt; }
   // Answers, or returns std::nullopt to pass the request on. An Error ends the chain.
   // Called concurrently from many coroutines.
   virtual boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) = 0;

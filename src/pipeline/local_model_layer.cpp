@@ -61,7 +61,7 @@ Answer make_answer(const inference::Generator& generator, const inference::Gener
   // The model that actually answered, not the cloud model the client named.
   const std::string model(generator.name());
   Answer answer;
-  answer.layer = "l2";
+  answer.layer = LayerId::kL2;
   answer.completion =
       api::make_completion(api::new_completion_id(), model, now_seconds(), generation.text, "stop", usage);
   return answer;
@@ -168,7 +168,7 @@ inference::Cancellation start_streaming(inference::Generator& generator, std::ve
 Answer streamed_answer(std::shared_ptr<TokenChannel> channel, inference::Cancellation cancel, std::string opening,
                        const inference::Generator& generator) {
   Answer answer;
-  answer.layer = "l2";
+  answer.layer = LayerId::kL2;
   answer.stream = std::make_unique<LocalStream>(std::move(channel), std::move(cancel), std::move(opening),
                                                 std::string(generator.name()));
   return answer;

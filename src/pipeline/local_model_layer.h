@@ -56,7 +56,7 @@ class LocalModelLayer final : public Layer {
   // With its model (must not be null).
   LocalModelLayer(std::shared_ptr<inference::Generator> generator, LocalModelOptions options);
 
-  std::string_view name() const override { return "l2"; }
+  LayerId id() const override { return LayerId::kL2; }
   // Enabled; ready once a model is set, detail: the model's name, or why there is none yet.
   LayerStatus status() const override;
   // Answers simple requests with the local model, else passes on; an Error only for an overload

@@ -9,19 +9,22 @@ namespace asio = boost::asio;
 namespace {
 
 // Passes chunks through and hands the assembled completion to `on_complete` once the upstream
-// ended normally with a finish_reason and the stream says its answer may be kept. Lives as long as the client reads the stream.
+// ended normally with a finish_reason, saying whether the stream lets its answer be kept. Lives as
+// long as the client reads the stream.
 class StoringStream final : public providers::ChunkStream {
  public:
   StoringStream(std::unique_ptr<providers::ChunkStream> inner,
-                std::function<void(const api::Json&)> on_complete)
+                std::function<void(const api::Json&, bool cacheable)> on_complete)
       : inner_(std::move(inner)), on_complete_(std::move(on_complete)) {}
+
+  std::string take_native() override { return inner_->take_native(); }
 
   asio::awaitable<Result<std::optional<api::Json>>> next() override {
     auto chunk = co_await inner_->next();
     if (chunk && *chunk) {
       assembler_.add_chunk(**chunk);
-    } else if (chunk && !*chunk && assembler_.finished() && inner_->cacheable() && on_complete_) {
-      on_complete_(assembler_.completion());
+    } else if (chunk && !*chunk && assembler_.finished() && on_complete_) {
+      on_complete_(assembler_.completion(), inner_->cacheable());
       on_complete_ = nullptr;
     }
     co_return chunk;
@@ -29,7 +32,7 @@ class StoringStream final : public providers::ChunkStream {
 
  private:
   std::unique_ptr<providers::ChunkStream> inner_;
-  std::function<void(const api::Json&)> on_complete_;
+  std::function<void(const api::Json&, bool cacheable)> on_complete_;
   api::CompletionAssembler assembler_;
 };
 
@@ -44,24 +47,56 @@ bool Answer::parse_completion() {
 }
 
 void Pipeline::store_before(std::size_t index, const ChatRequest& request, const api::Json& completion) {
+  if (request.provider_only) return;
   for (std::size_t i = 0; i < index; ++i) layers_[i]->store(request, completion);
+}
+
+namespace {
+
+bool is_cache(LayerId layer) { return layer == LayerId::kL1a || layer == LayerId::kL1b; }
+
+}  // namespace
+
+std::string_view to_string(LayerOutcome outcome) {
+  switch (outcome) {
+    case LayerOutcome::kAnswered: return "answered";
+    case LayerOutcome::kPassed: return "passed";
+    case LayerOutcome::kBypassed: return "bypassed";
+    case LayerOutcome::kFailed: return "failed";
+  }
+  return "failed";
 }
 
 asio::awaitable<Result<Answer>> Pipeline::handle(ChatRequest request) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const LayerId id = layers_[i]->id();
+    if (request.provider_only && id != LayerId::kL3) continue;
+    const auto started = std::chrono::steady_clock::now();
     auto answer = co_await layers_[i]->answer(request);
+    if (observer_) {
+      const LayerOutcome outcome = !answer                                  ? LayerOutcome::kFailed
+                                   : *answer                                ? LayerOutcome::kAnswered
+                                   : !request.cache.lookup && is_cache(id) ? LayerOutcome::kBypassed
+                                                                            : LayerOutcome::kPassed;
+      observer_->on_layer(id, outcome, std::chrono::steady_clock::now() - started, answer ? nullptr : &answer.error());
+    }
     if (!answer) co_return std::unexpected(answer.error());
     if (!*answer) continue;
     Answer result = std::move(**answer);
-    LOG_DEBUG("isartor::pipeline", "answered by {}", result.layer);
+    LOG_DEBUG("isartor::pipeline", "answered by {}", to_string(result.layer));
     // A layer after the first whose answer is only text gets it parsed to store it earlier.
     if (i > 0 && !result.completion_json.empty()) (void)result.parse_completion();
     if (result.completion) {
       store_before(i, request, *result.completion);
-    } else if (result.stream && i > 0) {
+      if (observer_) observer_->on_usage(id, api::usage_of(*result.completion));
+    } else if (!result.completion_json.empty()) {
+      if (observer_) observer_->on_usage(id, api::usage_in_text(result.completion_json));
+    } else if (result.stream && (i > 0 || observer_)) {
       result.stream = std::make_unique<StoringStream>(
-          std::move(result.stream),
-          [this, i, req = std::move(request)](const api::Json& completion) { store_before(i, req, completion); });
+          std::move(result.stream), [this, i, id, req = std::move(request)](const api::Json& completion, bool cacheable) {
+            if (cacheable) store_before(i, req, completion);
+            if (observer_) observer_->on_usage(id, api::usage_of(completion));
+          });
     }
     co_return result;
   }

@@ -116,7 +116,7 @@ asio::awaitable<Result<std::optional<Answer>>> SemanticCacheLayer::answer(ChatRe
   if (!completion.is_object()) co_return std::optional<Answer>{};
   touch(hit->id);
   Answer answer;
-  answer.layer = "l1b";
+  answer.layer = LayerId::kL1b;
   answer.completion = std::move(completion);
   answer.similarity = hit->score;
   co_return std::optional<Answer>(std::move(answer));

@@ -35,8 +35,9 @@ class SemanticCacheLayer final : public Layer {
 
   SemanticCacheLayer(std::shared_ptr<inference::Embedder> embedder, SemanticCacheOptions options,
                      std::string model_name, Clock clock = {});
-  std::string_view name() const override { return "l1b"; }
+  LayerId id() const override { return LayerId::kL1b; }
   LayerStatus status() const override;
+  std::optional<CacheStats> cache_stats() const override { return CacheStats{size(), bytes()}; }
   boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) override;
   void store(const ChatRequest& request, const api::Json& completion) override;
 

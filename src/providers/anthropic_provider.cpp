@@ -1,6 +1,11 @@
 // Anthropic Messages API: requests and answers are translated from and to the canonical OpenAI
-// form (api/anthropic.h), streams event by event.
+// form (api/anthropic.h), streams event by event; a request that came as an Anthropic request
+// goes as it came, and its answer comes back as Anthropic gave it (prompt caching, thinking,
+// betas intact).
+#include <utility>
+
 #include "api/anthropic.h"
+#include "api/errors.h"
 #include "providers/openai_provider.h"
 
 namespace isartor::providers {
@@ -12,18 +17,26 @@ constexpr const char* kAnthropicVersion = "2023-06-01";
 
 class AnthropicSseStream final : public SseChunkStream {
  public:
-  using SseChunkStream::SseChunkStream;
+  // keep_native: every event is also kept as SSE text for take_native() (a pass-through stream).
+  AnthropicSseStream(std::unique_ptr<HttpCall> call, const UpstreamSettings& settings, bool keep_native)
+      : SseChunkStream(std::move(call), settings), keep_native_(keep_native), api_key_(settings.api_key) {}
+
+  std::string take_native() override { return std::exchange(native_, {}); }
 
  protected:
   Result<bool> decode(const api::SseEvent& event, std::vector<api::Json>& out) override {
     auto chunks = decoder_.on_event(event);
     if (!chunks) return std::unexpected(chunks.error());
+    if (keep_native_) native_ += api::redact(api::format_sse(event), {api_key_});
     for (auto& c : *chunks) out.push_back(std::move(c));
     return decoder_.done();
   }
 
  private:
   api::AnthropicStreamDecoder decoder_;
+  bool keep_native_;
+  std::string api_key_;
+  std::string native_;
 };
 
 class AnthropicProvider final : public ProviderClient {
@@ -36,6 +49,7 @@ class AnthropicProvider final : public ProviderClient {
 
   asio::awaitable<Result<api::Json>> complete(const api::Json& body) override {
     if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    if (auto ok = api::check_anthropic_can_express(body); !ok) co_return std::unexpected(ok.error());
     api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
     request.erase("stream");
     auto message = co_await post_json(http_, settings_, request);
@@ -45,12 +59,37 @@ class AnthropicProvider final : public ProviderClient {
 
   asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) override {
     if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    if (auto ok = api::check_anthropic_can_express(body); !ok) co_return std::unexpected(ok.error());
     api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
     request["stream"] = true;
     std::string payload = request.dump();
     auto call = co_await open_upstream(http_, settings_, std::move(payload), true);
     if (!call) co_return std::unexpected(call.error());
-    co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_);
+    co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_, false);
+  }
+
+  bool speaks(api::WireFormat format) const override { return format == api::WireFormat::kAnthropic; }
+
+  asio::awaitable<Result<NativeCompletion>> complete_native(const PassThrough& request) override {
+    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    api::Json body = request.body;
+    body.erase("stream");
+    auto message = co_await post_json(http_, native_settings(settings_, settings_.url, request.headers), body);
+    if (!message) co_return std::unexpected(message.error());
+    NativeCompletion answer;
+    answer.completion = api::anthropic_response_to_openai(*message);
+    answer.native = std::move(*message);
+    co_return answer;
+  }
+
+  asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream_native(const PassThrough& request) override {
+    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    api::Json body = request.body;
+    body["stream"] = true;
+    const UpstreamSettings settings = native_settings(settings_, settings_.url, request.headers);
+    auto call = co_await open_upstream(http_, settings, api::dump_json(body), true);
+    if (!call) co_return std::unexpected(call.error());
+    co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_, true);
   }
 
   asio::awaitable<Result<api::Json>> call_native(const NativeRequest& request) override {
@@ -58,7 +97,7 @@ class AnthropicProvider final : public ProviderClient {
       co_return std::unexpected(no_native_endpoint("anthropic", request.endpoint));
     }
     if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
-    co_return co_await post_json(http_, native_settings(settings_, settings_.url + "/count_tokens", request),
+    co_return co_await post_json(http_, native_settings(settings_, settings_.url + "/count_tokens", request.headers),
                                  request.body);
   }
 

@@ -1,5 +1,7 @@
 #include "providers/openai_provider.h"
 
+#include "core/strings.h"
+
 namespace isartor::providers {
 namespace asio = boost::asio;
 
@@ -41,10 +43,17 @@ Error no_native_endpoint(std::string_view provider, NativeEndpoint endpoint) {
   return Error(ErrorCode::kNotFound, "the " + std::string(provider) + " provider has no " + what + " endpoint");
 }
 
-UpstreamSettings native_settings(const UpstreamSettings& settings, std::string url, const NativeRequest& request) {
+UpstreamSettings native_settings(const UpstreamSettings& settings, std::string url,
+                                 const std::vector<std::string>& client_headers) {
   UpstreamSettings s = settings;
   s.url = std::move(url);
-  s.headers.insert(s.headers.end(), request.headers.begin(), request.headers.end());
+  for (const std::string& field : client_headers) {
+    const std::size_t colon = field.find(':');
+    if (colon == std::string::npos || colon == 0) continue;
+    const std::string_view name = std::string_view(field).substr(0, colon + 1);  // "name:"
+    std::erase_if(s.headers, [&](const std::string& ours) { return core::istarts_with(ours, name); });
+    s.headers.push_back(field);
+  }
   return s;
 }
 
@@ -79,7 +88,7 @@ asio::awaitable<Result<api::Json>> OpenAICompatibleProvider::call_native(const N
     co_return std::unexpected(no_native_endpoint(settings_.provider, request.endpoint));
   }
   if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
-  co_return co_await post_json(http_, native_settings(settings_, embeddings_url_, request), request.body);
+  co_return co_await post_json(http_, native_settings(settings_, embeddings_url_, request.headers), request.body);
 }
 
 namespace {

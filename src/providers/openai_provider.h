@@ -28,8 +28,11 @@ class OpenAICompatibleProvider final : public ProviderClient {
 Error missing_key_error(std::string_view provider);
 // kNotFound: `provider` has no such endpoint (Anthropic has no embeddings). Pure.
 Error no_native_endpoint(std::string_view provider, NativeEndpoint endpoint);
-// `settings` aimed at another endpoint of the same provider, with the client's extra headers.
-UpstreamSettings native_settings(const UpstreamSettings& settings, std::string url, const NativeRequest& request);
+// `settings` aimed at `url` (another endpoint of the same provider) with the client's header
+// fields ("name: value"), each replacing the gateway's field of that name. The caller allow-lists
+// them (never an auth field). Pure.
+UpstreamSettings native_settings(const UpstreamSettings& settings, std::string url,
+                                 const std::vector<std::string>& client_headers);
 
 std::unique_ptr<ProviderClient> make_openai_provider(const config::Config& config, HttpClient& http);
 std::unique_ptr<ProviderClient> make_xai_provider(const config::Config& config, HttpClient& http);

@@ -1,6 +1,7 @@
 #pragma once
 // L3: a cloud LLM provider. Every provider takes and returns the canonical OpenAI form; the
-// ones with another wire format (Anthropic) translate inside. One file per provider.
+// ones with another wire format (Anthropic) translate inside, and pass a request that arrived in
+// their own format through unchanged. One file per provider.
 #include <boost/asio/awaitable.hpp>
 #include <memory>
 #include <optional>
@@ -25,6 +26,10 @@ class ChunkStream {
   // Whether the answer of a stream that ended normally may be cached; false when the gateway's
   // own limits cut it short (a local model's token cap or timeout).
   virtual bool cacheable() const { return true; }
+  // A pass-through stream (ProviderClient::stream_native): the provider's own events as SSE text,
+  // as received since the last call (keys redacted); "" for every other stream. The chunks of
+  // next() are their canonical form, for the caches.
+  virtual std::string take_native() { return {}; }
 };
 
 // A provider's endpoints besides chat, which the gateway passes on as they are.
@@ -39,6 +44,18 @@ struct NativeRequest {
   api::Json body;
   // Client header fields that change the provider's behaviour, "name: value" (anthropic-beta).
   std::vector<std::string> headers;
+};
+
+// A chat request in the provider's own wire format, sent as the client wrote it (model resolved).
+struct PassThrough {
+  api::Json body;
+  std::vector<std::string> headers;  // allow-listed client headers, "name: value" (anthropic-beta)
+};
+
+// The provider's own answer to a pass-through request, and the same in the canonical form.
+struct NativeCompletion {
+  api::Json native;
+  api::Json completion;
 };
 
 class ProviderClient {
@@ -58,6 +75,14 @@ class ProviderClient {
   // this provider has no such endpoint, errors as for complete(). Awaited on the caller's
   // executor; safe to call concurrently.
   virtual boost::asio::awaitable<Result<api::Json>> call_native(const NativeRequest& request) = 0;
+  // Whether a chat request that arrived in `format` goes to this provider unchanged (the
+  // *_native calls below); false by default.
+  virtual bool speaks(api::WireFormat format) const;
+  // As complete() and stream(), for a request in the provider's own format: the body goes
+  // upstream as it is, the answer (and each event) comes back as the provider gave it, beside its
+  // canonical form. Only where speaks() said so; kInternal otherwise.
+  virtual boost::asio::awaitable<Result<NativeCompletion>> complete_native(const PassThrough& request);
+  virtual boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream_native(const PassThrough& request);
 };
 
 // Builds the configured provider. Throws config::ConfigError for an unusable configuration.

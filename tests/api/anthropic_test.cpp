@@ -746,5 +746,31 @@ TEST(StreamRoundTrip, CompletionThroughAnthropicWireBackToCompletion) {
   }
 }
 
+TEST(AnthropicCanExpress, RefusesWhatWouldBeLostNamingTheField) {
+  auto param_of = [](const char* extra) {
+    Json body = Json::parse(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+    body.update(Json::parse(extra));
+    auto ok = check_anthropic_can_express(body);
+    EXPECT_FALSE(ok) << extra;
+    if (ok) return std::string();
+    EXPECT_EQ(ok.error().code, ErrorCode::kUnprocessable);
+    return ok.error().param;
+  };
+  EXPECT_EQ(param_of(R"({"n":2})"), "n");
+  EXPECT_EQ(param_of(R"({"logprobs":true})"), "logprobs");
+  EXPECT_EQ(param_of(R"({"top_logprobs":3})"), "top_logprobs");
+  EXPECT_EQ(param_of(R"({"response_format":{"type":"json_object"}})"), "response_format");
+  EXPECT_EQ(param_of(R"({"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}})"),
+            "response_format");
+  EXPECT_EQ(param_of(R"({"logit_bias":{"50256":-100}})"), "logit_bias");
+  EXPECT_EQ(param_of(R"({"modalities":["text","audio"]})"), "modalities");
+  for (const char* fine : {R"({"n":1})", R"({"logprobs":false})", R"({"response_format":{"type":"text"}})",
+                           R"({"logit_bias":{}})", R"({"seed":7,"presence_penalty":0.5})", R"({"n":null})"}) {
+    Json body = Json::parse(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+    body.update(Json::parse(fine));
+    EXPECT_TRUE(check_anthropic_can_express(body)) << fine;
+  }
+}
+
 }  // namespace
 }  // namespace isartor::api

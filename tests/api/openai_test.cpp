@@ -406,5 +406,18 @@ TEST(CompletionToChunks, SurvivesMalformedCompletion) {
   }
 }
 
+TEST(UsageInText, ReadsTheUsageOfCompactTextAndIgnoresQuotedLookalikes) {
+  Json completion = make_completion("c", "m", 0, R"(say "prompt_tokens":99 and "completion_tokens":98)", "stop", {12, 34});
+  completion["choices"][0]["message"]["tool_calls"] =
+      Json::parse(R"([{"id":"t","type":"function","function":{"name":"f","arguments":"{\"prompt_tokens\":7}"}}])");
+  const Usage usage = usage_in_text(completion.dump());
+  EXPECT_EQ(usage.prompt_tokens, 12);
+  EXPECT_EQ(usage.completion_tokens, 34);
+  const Usage none = usage_in_text(R"({"id":"x","choices":[]})");
+  EXPECT_EQ(none.prompt_tokens, 0);
+  EXPECT_EQ(none.completion_tokens, 0);
+  EXPECT_EQ(usage_in_text(R"({"usage":{"prompt_tokens":"many"}})").prompt_tokens, 0);
+}
+
 }  // namespace
 }  // namespace isartor::api

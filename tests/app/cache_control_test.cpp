@@ -94,11 +94,11 @@ TEST(CachePolicy, NamespacesAndSessionsPartition) {
 }
 
 TEST(CacheOutcome, HitMissOrBypass) {
-  EXPECT_EQ(cache_outcome(true, "l1a"), "hit");
-  EXPECT_EQ(cache_outcome(true, "l1b"), "hit");
-  EXPECT_EQ(cache_outcome(true, "l3"), "miss");
-  EXPECT_EQ(cache_outcome(true, "l2"), "miss");
-  EXPECT_EQ(cache_outcome(false, "l3"), "bypass");
+  EXPECT_EQ(cache_outcome(true, pipeline::LayerId::kL1a), "hit");
+  EXPECT_EQ(cache_outcome(true, pipeline::LayerId::kL1b), "hit");
+  EXPECT_EQ(cache_outcome(true, pipeline::LayerId::kL3), "miss");
+  EXPECT_EQ(cache_outcome(true, pipeline::LayerId::kL2), "miss");
+  EXPECT_EQ(cache_outcome(false, pipeline::LayerId::kL3), "bypass");
 }
 
 }  // namespace

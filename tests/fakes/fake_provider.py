@@ -11,6 +11,9 @@ One HTTP/1.1 server (keep-alive, chunked SSE) serves every dialect:
   Call log        GET  /_fake/calls, POST /_fake/reset              (no auth; not recorded)
 
 The answer is "Echo: " + the text of the last user message; the model is echoed from the request.
+As Anthropic does, a request with "thinking": {"type": "enabled"} gets a thinking block (with a
+signature) before the text, and one with a cache_control marker anywhere reports
+cache_creation_input_tokens / cache_read_input_tokens in its usage.
 Magic strings in the last user message steer it:
   [[fail:503]]  that HTTP status with the dialect's error JSON: the type and code the real API
                 gives for that status (OpenAI 400 context_length_exceeded, 429 rate_limit_exceeded
@@ -361,7 +364,17 @@ class _AnthropicDialect:
         return body["model"]
 
     def _usage(self, body: dict, text: str) -> dict:
-        return {"input_tokens": _prompt_tokens(body), "output_tokens": _tokens(text)}
+        usage = {"input_tokens": _prompt_tokens(body), "output_tokens": _tokens(text)}
+        if '"cache_control"' in json.dumps(body):  # prompt caching: the marked prefix was written
+            usage.update(cache_creation_input_tokens=usage["input_tokens"], cache_read_input_tokens=0)
+        return usage
+
+    @staticmethod
+    def _thinking(body: dict) -> tuple[str, str] | None:
+        """Extended thinking: the (thinking, signature) an answer opens with when the request enables it."""
+        if (body.get("thinking") or {}).get("type") != "enabled":
+            return None
+        return "Considering: " + last_user_text(body), "sig_fake" + uuid.uuid4().hex[:24]
 
     def completion(self, body: dict, model: str, text: str | None, tool: bool) -> dict:
         if tool:
@@ -369,6 +382,8 @@ class _AnthropicDialect:
                         "input": json.loads(TOOL_ARGUMENTS)}]
         else:
             content = [{"type": "text", "text": text}]
+        if thinking := self._thinking(body):
+            content.insert(0, {"type": "thinking", "thinking": thinking[0], "signature": thinking[1]})
         return {"id": "msg_fake" + uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
                 "model": model, "content": content, "stop_reason": "tool_use" if tool else "end_turn",
                 "stop_sequence": None, "usage": self._usage(body, text or TOOL_ARGUMENTS)}
@@ -385,20 +400,29 @@ class _AnthropicDialect:
         yield "head", event("message_start", {"type": "message_start", "message": {
             "id": "msg_fake" + uuid.uuid4().hex[:20], "type": "message", "role": "assistant", "model": model,
             "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1}}})
+            "usage": {**{k: v for k, v in usage.items() if k != "output_tokens"}, "output_tokens": 1}}})
+        index = 0
+        if thinking := self._thinking(body):
+            yield "head", event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
+                "type": "thinking", "thinking": "", "signature": ""}})
+            for delta in ({"type": "thinking_delta", "thinking": thinking[0]},
+                          {"type": "signature_delta", "signature": thinking[1]}):
+                yield "head", event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            yield "head", event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            index = 1
         if tool:
             block = {"type": "tool_use", "id": "toolu_fake" + uuid.uuid4().hex[:16], "name": TOOL_NAME, "input": {}}
             deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_pieces(TOOL_ARGUMENTS)]
         else:
             block = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": p} for p in split_pieces(text)]
-        yield "head", event("content_block_start", {"type": "content_block_start", "index": 0,
+        yield "head", event("content_block_start", {"type": "content_block_start", "index": index,
                                                     "content_block": block})
         yield "head", event("ping", {"type": "ping"})
         for delta in deltas:
-            yield "content", event("content_block_delta", {"type": "content_block_delta", "index": 0,
+            yield "content", event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                            "delta": delta})
-        yield "tail", event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield "tail", event("content_block_stop", {"type": "content_block_stop", "index": index})
         yield "tail", event("message_delta", {"type": "message_delta",
                                               "delta": {"stop_reason": "tool_use" if tool else "end_turn",
                                                         "stop_sequence": None},

@@ -151,7 +151,7 @@ class LocalModelLayerTest : public ::testing::Test {
 TEST_F(LocalModelLayerTest, SimpleRequestIsAnsweredLocally) {
   auto answer = ask(request("What is the capital of France?", "Be brief."));
   ASSERT_TRUE(answer);
-  EXPECT_EQ(answer->layer, "l2");
+  EXPECT_EQ(answer->layer, LayerId::kL2);
   EXPECT_TRUE(answer->deflected());
   ASSERT_TRUE(answer->completion);
   EXPECT_EQ(api::completion_text(*answer->completion), "Paris is the capital of France.");
@@ -337,7 +337,7 @@ TEST_F(LocalModelLayerTest, StatusNamesTheModel) {
   EXPECT_TRUE(status.enabled);
   EXPECT_TRUE(status.ready);
   EXPECT_EQ(status.detail, "fake.gguf");
-  EXPECT_EQ(layer_->name(), "l2");
+  EXPECT_EQ(layer_->id(), LayerId::kL2);
 }
 
 // Everything a streamed answer yields: the chunks, and how it ended.
@@ -372,7 +372,7 @@ TEST_F(LocalModelLayerTest, LongStreamingAnswerIsStreamedAfterItsOpening) {
   r.stream = true;
   auto answer = ask(std::move(r));
   ASSERT_TRUE(answer);
-  EXPECT_EQ(answer->layer, "l2");
+  EXPECT_EQ(answer->layer, LayerId::kL2);
   EXPECT_FALSE(answer->completion);
   ASSERT_TRUE(answer->stream);
   Drained d = drain(*answer->stream);
@@ -556,7 +556,7 @@ TEST(LocalModelLayerLoading, PassesOnUntilTheModelArrives) {
   EXPECT_EQ(layer.status().detail, "fake.gguf");
   result = run_coroutine(layer.answer(r));
   ASSERT_TRUE(result && *result);
-  EXPECT_EQ((*result)->layer, "l2");
+  EXPECT_EQ((*result)->layer, LayerId::kL2);
 }
 
 TEST(RejectReason, OpeningAlone) {

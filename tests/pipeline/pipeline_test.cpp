@@ -17,6 +17,22 @@ namespace asio = boost::asio;
 
 using testing::run_coroutine;
 
+// Writes down what the pipeline reports, as "l1a passed" / "l3 usage 3+2".
+class RecordingObserver final : public Observer {
+ public:
+  void on_layer(LayerId layer, LayerOutcome outcome, std::chrono::nanoseconds took, const Error* error) override {
+    EXPECT_GE(took.count(), 0);
+    EXPECT_EQ(error != nullptr, outcome == LayerOutcome::kFailed);
+    events.push_back(std::string(to_string(layer)) + " " + std::string(to_string(outcome)));
+  }
+  void on_usage(LayerId layer, const api::Usage& usage) override {
+    events.push_back(std::string(to_string(layer)) + " usage " + std::to_string(usage.prompt_tokens) + "+" +
+                     std::to_string(usage.completion_tokens));
+  }
+  std::vector<std::string> take() { return std::exchange(events, {}); }
+  std::vector<std::string> events;
+};
+
 class PipelineTest : public ::testing::Test {
  protected:
   PipelineTest() {
@@ -27,7 +43,7 @@ class PipelineTest : public ::testing::Test {
     backend_ = backend.get();
     layers.push_back(std::make_unique<ExactCacheLayer>(std::move(backend)));
     layers.push_back(std::make_unique<CloudLayer>(std::move(provider)));
-    pipeline_ = std::make_unique<Pipeline>(std::move(layers));
+    pipeline_ = std::make_unique<Pipeline>(std::move(layers), observer_);
   }
 
   static ChatRequest request(const std::string& text, bool stream = false) {
@@ -59,15 +75,44 @@ class PipelineTest : public ::testing::Test {
 
   fakes::FakeProviderClient* provider_;
   cache::MemoryBackend* backend_;
+  std::shared_ptr<RecordingObserver> observer_ = std::make_shared<RecordingObserver>();
   std::unique_ptr<Pipeline> pipeline_;
 };
 
+using Events = std::vector<std::string>;
+
+TEST_F(PipelineTest, TheObserverHearsEveryLayerTriedAndEveryAnswersUsage) {
+  handle(request("seen"));
+  EXPECT_EQ(observer_->take(), (Events{"l1a passed", "l3 answered", "l3 usage 3+2"}));
+  handle(request("seen"));  // the cached text's usage, read without parsing it
+  EXPECT_EQ(observer_->take(), (Events{"l1a answered", "l1a usage 3+2"}));
+  ChatRequest no_cache = request("seen");
+  no_cache.cache.lookup = false;
+  handle(std::move(no_cache));
+  EXPECT_EQ(observer_->take(), (Events{"l1a bypassed", "l3 answered", "l3 usage 3+2"}));
+
+  auto streamed = handle(request("seen stream", true));
+  EXPECT_EQ(observer_->take(), (Events{"l1a passed", "l3 answered"}));
+  drain(*streamed.stream);  // usage once the stream ended
+  EXPECT_EQ(observer_->take(), (Events{"l3 usage 3+2"}));
+
+  provider_->cut_stream = true;
+  auto cut = handle(request("seen cut", true));
+  drain(*cut.stream);
+  EXPECT_EQ(observer_->take(), (Events{"l1a passed", "l3 answered"}));  // no usage for a cut stream
+  provider_->cut_stream = false;
+
+  provider_->fail_with = Error(ErrorCode::kUpstream, "boom");
+  (void)run_coroutine(pipeline_->handle(request("seen fail")));
+  EXPECT_EQ(observer_->take(), (Events{"l1a passed", "l3 failed"}));
+}
+
 TEST_F(PipelineTest, SecondIdenticalRequestIsAnsweredByExactCache) {
   auto first = handle(request("hello"));
-  EXPECT_EQ(first.layer, "l3");
+  EXPECT_EQ(first.layer, LayerId::kL3);
   EXPECT_FALSE(first.deflected());
   auto second = handle(request("hello"));
-  EXPECT_EQ(second.layer, "l1a");
+  EXPECT_EQ(second.layer, LayerId::kL1a);
   EXPECT_TRUE(second.deflected());
   // A hit carries the stored text, parsed only on demand.
   EXPECT_FALSE(second.completion);
@@ -86,18 +131,18 @@ TEST_F(PipelineTest, CachePolicyDecidesLookupStoreAndPartition) {
     r.cache.partition = std::move(partition);
     return r;
   };
-  EXPECT_EQ(handle(with("no-store", true, false)).layer, "l3");
-  EXPECT_EQ(handle(request("no-store")).layer, "l3");  // nothing was kept
-  EXPECT_EQ(handle(request("no-store")).layer, "l1a");
+  EXPECT_EQ(handle(with("no-store", true, false)).layer, LayerId::kL3);
+  EXPECT_EQ(handle(request("no-store")).layer, LayerId::kL3);  // nothing was kept
+  EXPECT_EQ(handle(request("no-store")).layer, LayerId::kL1a);
 
-  EXPECT_EQ(handle(with("no-store", false, true)).layer, "l3");  // no-cache: asked again...
+  EXPECT_EQ(handle(with("no-store", false, true)).layer, LayerId::kL3);  // no-cache: asked again...
   EXPECT_EQ(provider_->calls.load(), 3);
-  EXPECT_EQ(handle(request("no-store")).layer, "l1a");  // ...and the fresh answer stored
+  EXPECT_EQ(handle(request("no-store")).layer, LayerId::kL1a);  // ...and the fresh answer stored
 
-  EXPECT_EQ(handle(with("team", true, true, "a")).layer, "l3");
-  EXPECT_EQ(handle(with("team", true, true, "a")).layer, "l1a");
-  EXPECT_EQ(handle(with("team", true, true, "b")).layer, "l3");
-  EXPECT_EQ(handle(request("team")).layer, "l3");
+  EXPECT_EQ(handle(with("team", true, true, "a")).layer, LayerId::kL3);
+  EXPECT_EQ(handle(with("team", true, true, "a")).layer, LayerId::kL1a);
+  EXPECT_EQ(handle(with("team", true, true, "b")).layer, LayerId::kL3);
+  EXPECT_EQ(handle(request("team")).layer, LayerId::kL3);
 }
 
 TEST(AnswerTest, ParseCompletionRejectsTextThatIsNotAnObject) {
@@ -117,7 +162,7 @@ TEST_F(PipelineTest, TruncatedCacheEntryIsAMissAndIsDropped) {
   const std::string key = cache::exact_cache_key(r.format, r.body);
   backend_->put(key, R"({"id":"chatcmpl-1","choices":[{"mess)");
   auto answer = handle(std::move(r));
-  EXPECT_EQ(answer.layer, "l3");
+  EXPECT_EQ(answer.layer, LayerId::kL3);
   EXPECT_EQ(provider_->calls.load(), 1);
   // The answer from L3 replaced the broken entry.
   auto stored = backend_->get(key);
@@ -127,7 +172,7 @@ TEST_F(PipelineTest, TruncatedCacheEntryIsAMissAndIsDropped) {
 
 TEST_F(PipelineTest, DifferentRequestIsAMiss) {
   handle(request("a"));
-  EXPECT_EQ(handle(request("b")).layer, "l3");
+  EXPECT_EQ(handle(request("b")).layer, LayerId::kL3);
   EXPECT_EQ(provider_->calls.load(), 2);
 }
 
@@ -136,7 +181,7 @@ TEST_F(PipelineTest, CompletedStreamIsStoredAndReplayable) {
   ASSERT_TRUE(first.stream);
   EXPECT_EQ(drain(*first.stream), "Echo: streamed");
   auto second = handle(request("streamed", false));
-  EXPECT_EQ(second.layer, "l1a");
+  EXPECT_EQ(second.layer, LayerId::kL1a);
   ASSERT_TRUE(second.parse_completion());
   EXPECT_EQ(api::completion_text(*second.completion), "Echo: streamed");
 }
@@ -146,7 +191,7 @@ TEST_F(PipelineTest, InterruptedStreamIsNotStored) {
   auto first = handle(request("cut", true));
   EXPECT_TRUE(drain(*first.stream).starts_with("error: "));
   provider_->cut_stream = false;
-  EXPECT_EQ(handle(request("cut")).layer, "l3");
+  EXPECT_EQ(handle(request("cut")).layer, LayerId::kL3);
   EXPECT_EQ(provider_->calls.load(), 2);
 }
 
@@ -159,7 +204,7 @@ TEST_F(PipelineTest, AbandonedStreamIsNotStored) {
       co_return 0;
     }());
   }
-  EXPECT_EQ(handle(request("abandoned")).layer, "l3");
+  EXPECT_EQ(handle(request("abandoned")).layer, LayerId::kL3);
 }
 
 TEST_F(PipelineTest, UpstreamErrorIsReturnedAndNotCached) {
@@ -168,7 +213,7 @@ TEST_F(PipelineTest, UpstreamErrorIsReturnedAndNotCached) {
   ASSERT_FALSE(failed.has_value());
   EXPECT_EQ(failed.error().code, ErrorCode::kUpstream);
   provider_->fail_with.reset();
-  EXPECT_EQ(handle(request("x")).layer, "l3");
+  EXPECT_EQ(handle(request("x")).layer, LayerId::kL3);
 }
 
 }  // namespace

@@ -57,7 +57,7 @@ TEST_F(SemanticCacheLayerTest, SameWordsInAnotherOrderHit) {
   EXPECT_FALSE(ask(request("capital of france what is"), "Paris"));
   auto hit = ask(request("what is capital of france"));
   ASSERT_TRUE(hit);
-  EXPECT_EQ(hit->layer, "l1b");
+  EXPECT_EQ(hit->layer, LayerId::kL1b);
   ASSERT_TRUE(hit->similarity);
   EXPECT_GE(*hit->similarity, 0.9);
   EXPECT_EQ(api::completion_text(*hit->completion), "Paris");

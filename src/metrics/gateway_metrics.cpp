@@ -1,0 +1,187 @@
+#include "metrics/gateway_metrics.h"
+
+#include "metrics/exposition.h"
+
+namespace isartor::metrics {
+
+using pipeline::LayerId;
+using pipeline::LayerOutcome;
+
+struct GatewayMetrics::RouteCounters {
+  std::array<std::array<Counter, kStatuses>, kLayerSlots> requests;
+  std::array<LatencyHistogram, kLayerSlots> duration;
+  Counter bytes_in, bytes_out;
+};
+
+namespace {
+
+constexpr std::array<LayerId, pipeline::kLayerCount> kLayers{LayerId::kL1a, LayerId::kL1b, LayerId::kL2, LayerId::kL3};
+constexpr std::array<LayerOutcome, pipeline::kLayerOutcomeCount> kOutcomes{
+    LayerOutcome::kAnswered, LayerOutcome::kPassed, LayerOutcome::kBypassed, LayerOutcome::kFailed};
+
+std::size_t index(LayerId layer) { return static_cast<std::size_t>(layer); }
+std::size_t index(LayerOutcome outcome) { return static_cast<std::size_t>(outcome); }
+
+std::string_view layer_label(std::size_t slot) {
+  return slot < pipeline::kLayerCount ? pipeline::to_string(kLayers[slot]) : std::string_view("none");
+}
+
+std::size_t status_slot(int status, std::size_t statuses) {
+  return status > 0 && static_cast<std::size_t>(status) < statuses ? static_cast<std::size_t>(status) : 0;
+}
+
+bool deflecting(LayerId layer) { return layer != LayerId::kL3; }
+
+// The cache label of a cache layer: "exact" (L1a) or "semantic" (L1b).
+std::string_view cache_label(LayerId layer) { return layer == LayerId::kL1a ? "exact" : "semantic"; }
+
+}  // namespace
+
+GatewayMetrics::GatewayMetrics(std::vector<std::string> routes, std::string provider)
+    : routes_(std::move(routes)), provider_(std::move(provider)) {
+  if (routes_.empty()) routes_.emplace_back("other");
+  by_route_ = std::make_unique<RouteCounters[]>(routes_.size());
+}
+
+GatewayMetrics::~GatewayMetrics() = default;
+
+void GatewayMetrics::on_layer(LayerId layer, LayerOutcome outcome, std::chrono::nanoseconds took, const Error* error) {
+  layer_outcomes_[index(layer)][index(outcome)].add();
+  if (outcome != LayerOutcome::kBypassed) layer_duration_[index(layer)].observe(took);
+  if (layer != LayerId::kL3 || outcome == LayerOutcome::kPassed) return;
+  // An upstream that never answered (timeout, reset) counts under status 0.
+  const int status = outcome == LayerOutcome::kAnswered ? 200 : error ? error->upstream_status : 0;
+  upstream_status_[status_slot(status, kStatuses)].add();
+}
+
+void GatewayMetrics::on_usage(LayerId layer, const api::Usage& usage) {
+  tokens_[index(layer)][0].add(static_cast<uint64_t>(std::max<int64_t>(0, usage.prompt_tokens)));
+  tokens_[index(layer)][1].add(static_cast<uint64_t>(std::max<int64_t>(0, usage.completion_tokens)));
+}
+
+void GatewayMetrics::record_request(std::size_t route, std::optional<LayerId> layer, int status,
+                                    std::chrono::nanoseconds took, uint64_t bytes_in, uint64_t bytes_out) {
+  RouteCounters& counters = by_route_[std::min(route, routes_.size() - 1)];
+  const std::size_t slot = layer ? index(*layer) : pipeline::kLayerCount;
+  counters.requests[slot][status_slot(status, kStatuses)].add();
+  counters.duration[slot].observe(took);
+  counters.bytes_in.add(bytes_in);
+  counters.bytes_out.add(bytes_out);
+}
+
+std::string GatewayMetrics::render(const Readings& readings) const {
+  Exposition out;
+  out.family("isartor_build_info", "gauge", "The running version.");
+  out.sample("isartor_build_info", {{"version", ISARTOR_VERSION}}, uint64_t{1});
+  out.family("isartor_uptime_seconds", "gauge", "Seconds since the gateway started.");
+  out.sample("isartor_uptime_seconds", {}, readings.uptime_seconds);
+  out.family("isartor_requests_in_flight", "gauge", "Requests being answered now.");
+  out.sample("isartor_requests_in_flight", {}, readings.requests_in_flight);
+
+  out.family("isartor_requests_total", "counter", "Requests answered, by route, answering layer and HTTP status.");
+  uint64_t errors = 0;
+  for (std::size_t r = 0; r < routes_.size(); ++r) {
+    for (std::size_t slot = 0; slot < kLayerSlots; ++slot) {
+      for (std::size_t status = 0; status < kStatuses; ++status) {
+        const uint64_t n = by_route_[r].requests[slot][status].value();
+        if (n == 0) continue;
+        if (status >= 400) errors += n;
+        out.sample("isartor_requests_total",
+                   {{"route", routes_[r]}, {"layer", layer_label(slot)}, {"status", std::to_string(status)}}, n);
+      }
+    }
+  }
+  out.family("isartor_errors_total", "counter", "Requests answered with an HTTP error status (4xx, 5xx).");
+  out.sample("isartor_errors_total", {}, errors);
+
+  out.family("isartor_request_duration_seconds", "histogram",
+             "Time from a request's arrival to its last byte written, by route and answering layer.");
+  for (std::size_t r = 0; r < routes_.size(); ++r) {
+    for (std::size_t slot = 0; slot < kLayerSlots; ++slot) {
+      const auto snapshot = by_route_[r].duration[slot].snapshot();
+      if (snapshot.count > 0) {
+        out.histogram("isartor_request_duration_seconds", {{"route", routes_[r]}, {"layer", layer_label(slot)}},
+                      snapshot);
+      }
+    }
+  }
+  out.family("isartor_request_bytes_total", "counter", "Request body bytes received, by route.");
+  for (std::size_t r = 0; r < routes_.size(); ++r) {
+    if (const uint64_t n = by_route_[r].bytes_in.value()) out.sample("isartor_request_bytes_total", {{"route", routes_[r]}}, n);
+  }
+  out.family("isartor_response_bytes_total", "counter", "Response body bytes sent, by route.");
+  for (std::size_t r = 0; r < routes_.size(); ++r) {
+    if (const uint64_t n = by_route_[r].bytes_out.value()) out.sample("isartor_response_bytes_total", {{"route", routes_[r]}}, n);
+  }
+
+  out.family("isartor_layer_requests_total", "counter",
+             "Requests each layer saw, by outcome (answered, passed on, bypassed by the request, failed).");
+  for (LayerId layer : kLayers) {
+    for (LayerOutcome outcome : kOutcomes) {
+      if (const uint64_t n = layer_outcomes_[index(layer)][index(outcome)].value()) {
+        out.sample("isartor_layer_requests_total",
+                   {{"layer", pipeline::to_string(layer)}, {"outcome", pipeline::to_string(outcome)}}, n);
+      }
+    }
+  }
+  out.family("isartor_layer_duration_seconds", "histogram",
+             "Time each layer took to answer or pass a request on (for L3: until the provider's answer or first chunk).");
+  for (LayerId layer : kLayers) {
+    const auto snapshot = layer_duration_[index(layer)].snapshot();
+    if (snapshot.count > 0) out.histogram("isartor_layer_duration_seconds", {{"layer", pipeline::to_string(layer)}}, snapshot);
+  }
+  out.family("isartor_cache_events_total", "counter", "Cache lookups: hit, miss, or bypass (the request said no-cache).");
+  for (LayerId layer : {LayerId::kL1a, LayerId::kL1b}) {
+    const std::string_view cache = cache_label(layer);
+    const auto& outcomes = layer_outcomes_[index(layer)];
+    for (const auto& [outcome, event] : {std::pair{LayerOutcome::kAnswered, "hit"}, std::pair{LayerOutcome::kPassed, "miss"},
+                                         std::pair{LayerOutcome::kBypassed, "bypass"}}) {
+      out.sample("isartor_cache_events_total", {{"cache", cache}, {"event", event}}, outcomes[index(outcome)].value());
+    }
+  }
+
+  uint64_t deflected = 0, answered = 0, saved = 0;
+  for (LayerId layer : kLayers) {
+    const uint64_t n = layer_outcomes_[index(layer)][index(LayerOutcome::kAnswered)].value();
+    answered += n;
+    if (!deflecting(layer)) continue;
+    deflected += n;
+    saved += tokens_[index(layer)][0].value() + tokens_[index(layer)][1].value();
+  }
+  out.family("isartor_deflected_requests_total", "counter", "Chat requests answered without calling the provider (L1a, L1b, L2).");
+  out.sample("isartor_deflected_requests_total", {}, deflected);
+  out.family("isartor_deflection_ratio", "gauge", "Deflected chat requests / all answered chat requests (0 before the first).");
+  out.sample("isartor_deflection_ratio", {}, answered ? static_cast<double>(deflected) / static_cast<double>(answered) : 0.0);
+  out.family("isartor_tokens_total", "counter", "Tokens of the answers each layer gave, as their usage says (type: prompt, completion).");
+  for (LayerId layer : kLayers) {
+    for (std::size_t type = 0; type < 2; ++type) {
+      out.sample("isartor_tokens_total", {{"layer", pipeline::to_string(layer)}, {"type", type == 0 ? "prompt" : "completion"}},
+                 tokens_[index(layer)][type].value());
+    }
+  }
+  out.family("isartor_tokens_saved_total", "counter",
+             "Prompt and completion tokens of deflected answers: what the provider would have billed.");
+  out.sample("isartor_tokens_saved_total", {}, saved);
+  out.family("isartor_upstream_responses_total", "counter", "Provider calls by the provider's HTTP status (0: no answer, e.g. a timeout).");
+  for (std::size_t status = 0; status < kStatuses; ++status) {
+    if (const uint64_t n = upstream_status_[status].value()) {
+      out.sample("isartor_upstream_responses_total", {{"provider", provider_}, {"status", std::to_string(status)}}, n);
+    }
+  }
+
+  out.family("isartor_layer_ready", "gauge", "1 when a configured layer can answer (its model loaded, its provider keyed).");
+  for (const auto& layer : readings.layers) {
+    out.sample("isartor_layer_ready", {{"layer", pipeline::to_string(layer.id)}}, uint64_t{layer.ready ? 1u : 0u});
+  }
+  out.family("isartor_cache_entries", "gauge", "Entries each cache holds.");
+  for (const auto& layer : readings.layers) {
+    if (layer.cache) out.sample("isartor_cache_entries", {{"cache", cache_label(layer.id)}}, uint64_t{layer.cache->entries});
+  }
+  out.family("isartor_cache_bytes", "gauge", "Bytes each cache holds (keys, answers, embeddings).");
+  for (const auto& layer : readings.layers) {
+    if (layer.cache) out.sample("isartor_cache_bytes", {{"cache", cache_label(layer.id)}}, uint64_t{layer.cache->bytes});
+  }
+  return out.take();
+}
+
+}  // namespace isartor::metrics

@@ -1,0 +1,63 @@
+#pragma once
+// The gateway's metrics: every request by route, answering layer and status; every layer tried
+// by outcome and latency; tokens per layer and tokens saved; upstream answers by status. Fed by
+// the pipeline (as its Observer) and by the gateway once per exchange; rendered for /metrics in
+// the Prometheus text format. Names follow upstream Isartor's where it has one
+// (isartor_requests_total, isartor_request_duration_seconds, isartor_layer_duration_seconds,
+// isartor_tokens_saved_total, isartor_errors_total, isartor_cache_events_total).
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metrics/instruments.h"
+#include "pipeline/observer.h"
+
+namespace isartor::metrics {
+
+// What the gateway reads at scrape time (gauges).
+struct Readings {
+  double uptime_seconds = 0;
+  uint64_t requests_in_flight = 0;
+  struct Layer {
+    pipeline::LayerId id;
+    bool ready = false;
+    std::optional<pipeline::CacheStats> cache;
+  };
+  std::vector<Layer> layers;  // the layers configured
+};
+
+// Counting is lock-free (relaxed atomics); thread-safe throughout.
+class GatewayMetrics final : public pipeline::Observer {
+ public:
+  // `routes`: the label of each route index record_request() takes; `provider`: L3's name.
+  GatewayMetrics(std::vector<std::string> routes, std::string provider);
+  ~GatewayMetrics() override;
+
+  void on_layer(pipeline::LayerId layer, pipeline::LayerOutcome outcome, std::chrono::nanoseconds took,
+                const Error* error) override;
+  void on_usage(pipeline::LayerId layer, const api::Usage& usage) override;
+
+  // One finished exchange: `layer` is the layer that answered (none for errors and non-chat
+  // routes); a route index out of range counts as the last route.
+  void record_request(std::size_t route, std::optional<pipeline::LayerId> layer, int status,
+                      std::chrono::nanoseconds took, uint64_t bytes_in, uint64_t bytes_out);
+
+  // The whole exposition text for one scrape.
+  std::string render(const Readings& readings) const;
+
+ private:
+  static constexpr std::size_t kStatuses = 600;             // HTTP status codes, 0 = no answer
+  static constexpr std::size_t kLayerSlots = pipeline::kLayerCount + 1;  // the last: no layer
+  struct RouteCounters;
+  std::vector<std::string> routes_;
+  std::string provider_;
+  std::unique_ptr<RouteCounters[]> by_route_;
+  std::array<std::array<Counter, pipeline::kLayerOutcomeCount>, pipeline::kLayerCount> layer_outcomes_;
+  std::array<LatencyHistogram, pipeline::kLayerCount> layer_duration_;
+  std::array<std::array<Counter, 2>, pipeline::kLayerCount> tokens_;  // prompt, completion
+  std::array<Counter, kStatuses> upstream_status_;
+};
+
+}  // namespace isartor::metrics
