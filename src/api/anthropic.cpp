@@ -542,6 +542,16 @@ Result<Json> anthropic_request_to_openai(const Json& body) {
   return out;
 }
 
+bool anthropic_needs_the_provider(const Json& body) {
+  const Json* thinking = member(body, "thinking");
+  if (thinking && thinking->is_object() && string_member(*thinking, "type", "disabled") != "disabled") return true;
+  if (member(body, "mcp_servers") || member(body, "container")) return true;
+  for (const Json& tool : array_member(body, "tools")) {
+    if (string_member(tool, "type", "custom") != "custom") return true;  // a server tool
+  }
+  return false;
+}
+
 Result<void> check_anthropic_can_express(const Json& body) {
   auto refuse = [](const char* field, std::string_view why) -> Result<void> {
     return fail(ErrorCode::kUnprocessable, fmt::format("'{}': {} (the provider is Anthropic)", field, why), field);

@@ -20,6 +20,12 @@ namespace isartor::api {
 // Missing/ill-typed "messages" or "max_tokens" -> kInvalidRequest naming the field. Pure.
 Result<Json> anthropic_request_to_openai(const Json& body);
 
+// True when only Anthropic itself can answer this Anthropic request as asked: extended thinking
+// is on (a cached or local answer would lack the thinking blocks the next turn must send back),
+// or it uses what runs inside Anthropic (server tools, MCP servers, a code container), which the
+// canonical form drops and so the cache key cannot tell apart. Pure.
+bool anthropic_needs_the_provider(const Json& body);
+
 // The inverse, for serving OpenAI-format requests with the Anthropic provider: system messages
 // are lifted into "system", tool messages become tool_result blocks, max_tokens defaults to
 // `default_max_tokens` when absent. Pure.

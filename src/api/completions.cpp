@@ -48,7 +48,9 @@ Result<Json> completions_request_to_chat(const Json& body) {
                    "'prompt' must be a string (or an array of one string): several prompts and token-id prompts "
                    "cannot be served through a chat model");
   }
-  if (body.value("echo", false) == true) return invalid("echo", "'echo' is not supported through a chat model");
+  if (const auto echo = body.find("echo"); echo != body.end() && *echo != false) {
+    return invalid("echo", "'echo' is not supported through a chat model");
+  }
   if (body.contains("suffix")) return invalid("suffix", "'suffix' (insertion) is not supported through a chat model");
   if (body.contains("logprobs")) return invalid("logprobs", "'logprobs' is not supported on /v1/completions here");
   for (const char* count : {"best_of", "n"}) {

@@ -34,6 +34,7 @@ OpenAIKind openai_kind(const Error& error) {
     case ErrorCode::kInvalidRequest:
     case ErrorCode::kUnprocessable: return {"invalid_request_error", nullptr};
     case ErrorCode::kUnauthorized: return {"authentication_error", "invalid_api_key"};
+    case ErrorCode::kForbidden: return {"permission_error", "forbidden"};
     case ErrorCode::kNotFound: return {"not_found_error", nullptr};
     case ErrorCode::kMethodNotAllowed: return {"invalid_request_error", "method_not_allowed"};
     case ErrorCode::kRequestTimeout: return {"invalid_request_error", "request_timeout"};
@@ -72,6 +73,7 @@ const char* anthropic_type(const Error& error) {
     case ErrorCode::kRequestTimeout:
     case ErrorCode::kNotImplemented: return "invalid_request_error";
     case ErrorCode::kUnauthorized: return "authentication_error";
+    case ErrorCode::kForbidden: return "permission_error";
     case ErrorCode::kNotFound: return "not_found_error";
     case ErrorCode::kPayloadTooLarge: return "request_too_large";
     case ErrorCode::kRateLimited:

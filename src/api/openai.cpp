@@ -340,20 +340,50 @@ Usage usage_of(const Json& completion_or_chunk) {
 
 namespace {
 
-int64_t last_integer_member(std::string_view json, std::string_view quoted_key) {
-  const std::size_t at = json.rfind(quoted_key);
+// Where the member `quoted_key` ("\"usage\":") of the compact JSON object that `json` starts with
+// has its value, found by walking the text with its nesting depth and string state; npos when
+// that object has no such member.
+std::size_t top_level_member(std::string_view json, std::string_view quoted_key) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      if (depth == 1 && json.substr(i).starts_with(quoted_key)) return i + quoted_key.size();
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      break;  // the end of the outermost value
+    }
+  }
+  return std::string_view::npos;
+}
+
+int64_t integer_member(std::string_view object, std::string_view quoted_key) {
+  const std::size_t at = top_level_member(object, quoted_key);
   if (at == std::string_view::npos) return 0;
   int64_t value = 0;
-  const char* first = json.data() + at + quoted_key.size();
-  const auto [end, error] = std::from_chars(first, json.data() + json.size(), value);
+  const char* first = object.data() + at;
+  const auto [end, error] = std::from_chars(first, object.data() + object.size(), value);
   return error == std::errc() && end != first ? value : 0;
 }
 
 }  // namespace
 
 Usage usage_in_text(std::string_view completion_json) {
-  return {last_integer_member(completion_json, R"("prompt_tokens":)"),
-          last_integer_member(completion_json, R"("completion_tokens":)")};
+  const std::size_t usage = top_level_member(completion_json, R"("usage":)");
+  if (usage == std::string_view::npos || completion_json[usage] != '{') return {};
+  const std::string_view object = completion_json.substr(usage);
+  return {integer_member(object, R"("prompt_tokens":)"), integer_member(object, R"("completion_tokens":)")};
 }
 
 void CompletionAssembler::add_chunk(const Json& chunk) {

@@ -46,8 +46,7 @@ std::string finish_reason_of(const Json& completion_or_chunk);
 // The token counts of a completion's or chunk's "usage" (0 for what is absent or ill-typed). Pure.
 Usage usage_of(const Json& completion_or_chunk);
 // The same from a completion as compact JSON text (what the caches store), without parsing it:
-// the last unescaped "prompt_tokens"/"completion_tokens" members are usage's, since every string
-// in that text escapes its quotes. Pure.
+// the top-level "usage" object's members, found by one walk over the text. Pure.
 Usage usage_in_text(std::string_view completion_json);
 
 // Merges chat.completion.chunk objects into one chat.completion: content concatenated, tool_calls

@@ -18,7 +18,7 @@ void message_texts(const api::Json& message, std::vector<std::string>& out) {
     if (content->is_string()) out.push_back(content->get<std::string>());
     if (content->is_array()) {
       for (const auto& part : *content) {
-        if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
+        if (part.is_object() && part.contains("type") && part["type"] == "text" && part.contains("text") && part["text"].is_string()) {
           out.push_back(part["text"].get<std::string>());
         }
       }

@@ -31,7 +31,7 @@ struct Route {
   std::string_view method;
 };
 // A table outside the coroutine: g++ 12 cannot keep a local array in a coroutine frame.
-constexpr std::array<Route, 13> kRoutes{{
+constexpr std::array<Route, 16> kRoutes{{
     {"/healthz", "GET"},
     {"/health", "GET"},
     {"/v1/models", "GET"},
@@ -45,7 +45,11 @@ constexpr std::array<Route, 13> kRoutes{{
     {"/v1/completions", "POST"},
     {"/completions", "POST"},
     {"/metrics", "GET"},
+    {"/admin/cache/stats", "GET"},
+    {"/admin/cache/flush", "POST"},
+    {"/admin/cache/entry", "DELETE"},
 }};
+constexpr std::string_view kAdminPrefix = "/admin/";
 // GET /v1/models/{id}
 constexpr std::string_view kModelPrefix = "/v1/models/";
 
@@ -58,6 +62,38 @@ std::size_t route_index(std::string_view path) {
   }
   return kRoutes.size();
 }
+
+constexpr const char* kAccessTarget = "isartor::access";
+
+// One line per exchange, never a prompt or a key: method, path, status, answering layer, time,
+// body bytes in and out. Status 0: the client left before an answer began.
+void log_access(const http::Request& request, const MeteredResponder& responder, std::chrono::nanoseconds took) {
+  const auto layer = responder.layer();
+  LOG_INFO(kAccessTarget, "{} {} {} layer={} {:.2f}ms in={} out={}", request.method, request.path, responder.status(),
+           layer ? pipeline::to_string(*layer) : std::string_view("-"),
+           std::chrono::duration<double, std::milli>(took).count(), request.body.size(), responder.bytes());
+}
+
+// Counts and logs one exchange when it ends, however it ends.
+class ExchangeRecord {
+ public:
+  ExchangeRecord(metrics::GatewayMetrics& metrics, const http::Request& request, const MeteredResponder& responder)
+      : metrics_(metrics), request_(request), responder_(responder) {}
+  ~ExchangeRecord() {
+    const auto took = std::chrono::steady_clock::now() - started_;
+    metrics_.record_request(route_index(request_.path), responder_.layer(), responder_.status(), took,
+                            request_.body.size(), responder_.bytes());
+    log_access(request_, responder_, took);
+  }
+  ExchangeRecord(const ExchangeRecord&) = delete;
+  ExchangeRecord& operator=(const ExchangeRecord&) = delete;
+
+ private:
+  metrics::GatewayMetrics& metrics_;
+  const http::Request& request_;
+  const MeteredResponder& responder_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
 
 // Counts a request in flight for as long as it lives.
 class InFlight {
@@ -273,6 +309,7 @@ std::optional<http::Response> Gateway::route(const http::Request& request) const
   }
   if (path == "/v1/models") return models(request);
   if (path == "/metrics") return scrape();
+  if (path.starts_with(kAdminPrefix)) return admin(request);
   if (path.starts_with(kModelPrefix)) return model(request, core::percent_decode(path.substr(kModelPrefix.size())));
   return std::nullopt;
 }
@@ -288,12 +325,11 @@ http::Response Gateway::scrape() const {
 }
 
 asio::awaitable<void> Gateway::handle(const http::Request& request, http::Responder& client) {
-  const auto started = std::chrono::steady_clock::now();
   const InFlight in_flight(in_flight_);
   MeteredResponder responder(client);
+  // Recorded however the exchange ends, a client that went away (an exception) included.
+  const ExchangeRecord record(*metrics_, request, responder);
   co_await serve(request, responder);
-  metrics_->record_request(route_index(request.path), responder.layer(), responder.status(),
-                           std::chrono::steady_clock::now() - started, request.body.size(), responder.bytes());
 }
 
 asio::awaitable<void> Gateway::serve(const http::Request& request, MeteredResponder& responder) {
@@ -338,6 +374,11 @@ Result<api::Json> to_canonical(api::WireFormat format, api::Json body) {
   return fail(ErrorCode::kInternal, "unknown wire format");
 }
 
+// Null means absent for every optional top-level field, as the providers treat it.
+void drop_null_members(api::Json& body) {
+  for (auto it = body.begin(); it != body.end();) it = it->is_null() ? body.erase(it) : std::next(it);
+}
+
 // A client's JSON body, bounded in depth, as an object whose null members are gone (null means
 // absent for every optional top-level field, as the providers treat it).
 Result<api::Json> parse_body(const http::Request& request) {
@@ -348,7 +389,7 @@ Result<api::Json> parse_body(const http::Request& request) {
   auto body = api::Json::parse(request.body, nullptr, false);
   if (body.is_discarded()) return fail(ErrorCode::kInvalidRequest, "request body is not valid JSON");
   if (!body.is_object()) return fail(ErrorCode::kInvalidRequest, "request body must be a JSON object");
-  for (auto it = body.begin(); it != body.end();) it = it->is_null() ? body.erase(it) : std::next(it);
+  drop_null_members(body);
   return body;
 }
 
@@ -371,6 +412,77 @@ void default_model(api::Json& body, const std::string& model) {
 }
 
 }  // namespace
+
+http::Response Gateway::admin(const http::Request& request) const {
+  if (config_.gateway_api_key.empty()) {
+    return render_error(request.path, Error(ErrorCode::kForbidden,
+                                            "admin routes are off while no gateway key is set: set ISARTOR__GATEWAY_API_KEY"));
+  }
+  const auto& layers = pipeline_->layers();
+  if (request.path == "/admin/cache/stats") {
+    api::Json out = api::Json::object();
+    for (const auto& layer : layers) {
+      const auto stats = layer->cache_stats();
+      if (!stats) continue;
+      const pipeline::LayerId id = layer->id();
+      out[std::string(pipeline::to_string(id))] = {
+          {"entries", stats->entries},
+          {"bytes", stats->bytes},
+          {"hits", metrics_->layer_outcomes(id, pipeline::LayerOutcome::kAnswered)},
+          {"misses", metrics_->layer_outcomes(id, pipeline::LayerOutcome::kPassed)},
+          {"bypassed", metrics_->layer_outcomes(id, pipeline::LayerOutcome::kBypassed)}};
+    }
+    return json_response(200, out);
+  }
+  auto body = request.body.empty() ? Result<api::Json>(api::Json::object()) : parse_body(request);
+  if (!body) return render_error(request.path, body.error());
+  if (request.path == "/admin/cache/flush") {
+    // {"layer": "l1a"} flushes one cache; no layer, all of them.
+    const auto layer_it = body->find("layer");
+    if (layer_it != body->end() && !layer_it->is_string()) {
+      return render_error(request.path, Error(ErrorCode::kInvalidRequest, "'layer' must be a string", "layer"));
+    }
+    const std::string only = layer_it == body->end() ? std::string() : layer_it->get<std::string>();
+    api::Json flushed = api::Json::array();
+    for (const auto& layer : layers) {
+      const std::string name(pipeline::to_string(layer->id()));
+      if (!layer->cache_stats() || (!only.empty() && only != name)) continue;
+      layer->clear();
+      flushed.push_back(name);
+    }
+    if (!only.empty() && flushed.empty()) {
+      return render_error(request.path, Error(ErrorCode::kNotFound, "no cache layer '" + only + "' is configured", "layer"));
+    }
+    LOG_INFO(kTarget, "caches flushed by an admin request: {}", flushed.dump());
+    return json_response(200, {{"flushed", flushed}});
+  }
+  // DELETE /admin/cache/entry {"route": "/v1/messages", "request": {...}}: the entry exactly this
+  // request (with this admin request's cache headers: namespace, session) would be answered from.
+  const auto route_it = body->find("route");
+  if (route_it != body->end() && !route_it->is_string()) {
+    return render_error(request.path, Error(ErrorCode::kInvalidRequest, "'route' must be a string", "route"));
+  }
+  const std::string route = route_it == body->end() ? std::string("/v1/chat/completions") : route_it->get<std::string>();
+  const auto it = body->find("request");
+  if (it == body->end() || !it->is_object()) {
+    return render_error(request.path, Error(ErrorCode::kInvalidRequest, "'request' must be the chat request body", "request"));
+  }
+  const api::WireFormat format = format_of(route);
+  api::Json client_body = *it;
+  drop_null_members(client_body);
+  auto canonical = to_canonical(format, std::move(client_body));
+  if (!canonical) return render_error(request.path, canonical.error());
+  pipeline::ChatRequest chat_request;
+  chat_request.format = format;
+  chat_request.body = std::move(*canonical);
+  chat_request.cache = cache_policy(request, config_.cache_scope, std::chrono::seconds(config_.cache_ttl_secs));
+  default_model(chat_request.body, config_.external_llm_model);
+  api::Json deleted = api::Json::object();
+  for (const auto& layer : layers) {
+    if (layer->cache_stats()) deleted[std::string(pipeline::to_string(layer->id()))] = layer->forget(chat_request);
+  }
+  return json_response(200, {{"deleted", deleted}});
+}
 
 asio::awaitable<http::Response> Gateway::json_route(const http::Request& request) {
   auto body = parse_body(request);
@@ -410,9 +522,12 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
     native->headers = forwarded_headers(request);
   }
   auto canonical = to_canonical(format, std::move(*body));
-  // Content the canonical form cannot hold (a document block) still reaches a provider that
-  // reads it as it is: straight to L3, uncached.
-  const bool provider_only = !canonical && native && canonical.error().code == ErrorCode::kUnprocessable;
+  // Content the canonical form cannot hold (a document block, a server tool), or an answer only
+  // the provider can give (extended thinking), goes straight to L3 when it reads the request as
+  // it is: past the caches and L2, never stored.
+  const bool provider_only =
+      native && ((!canonical && canonical.error().code == ErrorCode::kUnprocessable) ||
+                 (canonical && format == api::WireFormat::kAnthropic && api::anthropic_needs_the_provider(native->body)));
   if (!canonical && !provider_only) {
     auto response = render_error(request.path, canonical.error());
     co_await responder.send(std::move(response));
@@ -433,7 +548,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   options.stream = chat_request.stream;
   options.model = chat_request.body["model"].get<std::string>();
   options.secrets = {config_.external_llm_api_key, config_.gateway_api_key};
-  options.cache_looked_up = chat_request.cache.lookup;
+  options.cache_looked_up = chat_request.cache.lookup && !chat_request.provider_only;
   // Compared, not converted: a client's {"include_usage": "yes"} must not throw.
   const auto so = chat_request.body.find("stream_options");
   options.include_usage_chunk = so != chat_request.body.end() && so->is_object() && so->contains("include_usage") &&
@@ -447,7 +562,6 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
     co_await responder.send(std::move(response));
     co_return;
   }
-  LOG_INFO(kTarget, "{} {} answered by {}", request.method, request.path, pipeline::to_string(answer->layer));
   responder.set_layer(answer->layer);
   co_await write_answer(std::move(*answer), options, responder);
 }

@@ -56,6 +56,8 @@ class Gateway {
   std::optional<http::Response> route(const http::Request& request) const;
   http::Response health() const;
   http::Response scrape() const;  // GET /metrics
+  // GET /admin/cache/stats, POST /admin/cache/flush, DELETE /admin/cache/entry.
+  http::Response admin(const http::Request& request) const;
   boost::asio::awaitable<void> serve(const http::Request& request, MeteredResponder& responder);
   // (id, owner) of every model the gateway names: the configured one, the local embedding model.
   std::vector<std::pair<std::string, std::string>> served_models() const;

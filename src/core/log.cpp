@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -104,6 +107,77 @@ void write_stderr(std::string_view line) {
   }
 }
 
+// The one thread that writes stderr. Producers append to `pending_` under the lock (a copy of
+// one line); the writer swaps the whole batch out and writes it without the lock held.
+class StderrWriter {
+ public:
+  StderrWriter() : thread_([this] { run(); }) {}
+
+  void push(std::string_view line) {
+    {
+      std::lock_guard lock(mutex_);
+      if (pending_.size() + line.size() > kMaxPendingLogBytes) {
+        ++dropped_;
+        return;
+      }
+      pending_ += line;
+    }
+    wake_.notify_one();
+  }
+
+  void flush() {
+    std::unique_lock lock(mutex_);
+    const uint64_t target = queued_batches_ + (pending_.empty() ? 0 : 1);
+    wake_.notify_one();
+    written_.wait(lock, [&] { return written_batches_ >= target; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_, written_;
+  std::string pending_;
+  uint64_t dropped_ = 0;
+  uint64_t queued_batches_ = 0;   // batches taken by the writer
+  uint64_t written_batches_ = 0;  // of those, written
+  std::thread thread_;
+
+  [[noreturn]] void run() {
+    std::string batch;
+    for (;;) {
+      uint64_t dropped = 0;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return !pending_.empty() || dropped_ > 0; });
+        batch.swap(pending_);
+        dropped = std::exchange(dropped_, 0);
+        ++queued_batches_;
+      }
+      write_stderr(batch);
+      if (dropped > 0) {
+        write_stderr(fmt::format("{}  WARN isartor::log > {} log lines dropped: stderr did not keep up\n", timestamp(),
+                                 dropped));
+      }
+      batch.clear();
+      {
+        std::lock_guard lock(mutex_);
+        ++written_batches_;
+      }
+      written_.notify_all();
+    }
+  }
+};
+
+// Started on the first line and never destroyed: the thread outlives static destructors that may
+// still log; whatever is queued at exit is flushed by an atexit handler.
+StderrWriter& stderr_writer() {
+  static StderrWriter* writer = [] {
+    auto* w = new StderrWriter();
+    std::atexit([] { flush(); });
+    return w;
+  }();
+  return *writer;
+}
+
 }  // namespace
 
 void init(std::string_view filter_spec) {
@@ -159,8 +233,12 @@ void write(Level level, std::string_view target, std::string_view message) {
   if (g_sink) {
     g_sink(line);
   } else {
-    write_stderr(line);
+    stderr_writer().push(line);
   }
+}
+
+void flush() {
+  if (!g_sink) stderr_writer().flush();
 }
 
 void set_sink(std::function<void(std::string_view)> sink) { g_sink = std::move(sink); }

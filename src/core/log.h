@@ -28,9 +28,17 @@ void init_from_env();
 // True when a message of `level` for `target` (e.g. "isartor::http") would be written. Thread-safe.
 bool enabled(Level level, std::string_view target);
 
-// Writes one line atomically (one write(2)). Control characters in `message` are escaped
-// (a newline becomes "\\n") so a record is always one line. Thread-safe.
+// Queues one line for stderr and returns without waiting for it: one writer thread writes the
+// lines in order, so a request's thread never waits on a slow terminal or journal. At most
+// kMaxPendingLogBytes wait; beyond that lines are dropped, and the writer then says how many.
+// Control characters in `message` are escaped (a newline becomes "\\n") so a record is always
+// one line. Thread-safe.
 void write(Level level, std::string_view target, std::string_view message);
+
+inline constexpr std::size_t kMaxPendingLogBytes = 4 * 1024 * 1024;
+
+// Returns once every line queued before the call is written. Called at exit; thread-safe.
+void flush();
 
 // For tests only: sends each finished line (with its trailing '\n') to `sink` instead of stderr;
 // an empty function restores stderr. Not thread-safe: call while nothing is logging.

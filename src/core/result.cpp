@@ -7,6 +7,7 @@ int http_status(ErrorCode code) {
     case ErrorCode::kInvalidRequest: return 400;
     case ErrorCode::kUnprocessable: return 422;
     case ErrorCode::kUnauthorized: return 401;
+    case ErrorCode::kForbidden: return 403;
     case ErrorCode::kNotFound: return 404;
     case ErrorCode::kMethodNotAllowed: return 405;
     case ErrorCode::kRequestTimeout: return 408;

@@ -12,6 +12,7 @@ enum class ErrorCode {
   kInvalidRequest,    // 400: malformed JSON, missing/ill-typed fields
   kUnprocessable,     // 422: well-formed but semantically unusable
   kUnauthorized,      // 401
+  kForbidden,         // 403: authenticated or not, this is not allowed here
   kNotFound,          // 404
   kMethodNotAllowed,  // 405
   kRequestTimeout,    // 408: the client did not send its request in time

@@ -49,9 +49,13 @@ void GatewayMetrics::on_layer(LayerId layer, LayerOutcome outcome, std::chrono::
   layer_outcomes_[index(layer)][index(outcome)].add();
   if (outcome != LayerOutcome::kBypassed) layer_duration_[index(layer)].observe(took);
   if (layer != LayerId::kL3 || outcome == LayerOutcome::kPassed) return;
-  // An upstream that never answered (timeout, reset) counts under status 0.
-  const int status = outcome == LayerOutcome::kAnswered ? 200 : error ? error->upstream_status : 0;
-  upstream_status_[status_slot(status, kStatuses)].add();
+  if (outcome == LayerOutcome::kAnswered) {
+    upstream_status_[200].add();
+  } else if (error && error->upstream_status != 0) {
+    upstream_status_[status_slot(error->upstream_status, kStatuses)].add();
+  } else if (error && (error->code == ErrorCode::kUpstream || error->code == ErrorCode::kUpstreamTimeout)) {
+    upstream_status_[0].add();  // no answer: a timeout, a reset, garbage
+  }  // else refused before any call (no key, a field Anthropic cannot express)
 }
 
 void GatewayMetrics::on_usage(LayerId layer, const api::Usage& usage) {
@@ -67,6 +71,10 @@ void GatewayMetrics::record_request(std::size_t route, std::optional<LayerId> la
   counters.duration[slot].observe(took);
   counters.bytes_in.add(bytes_in);
   counters.bytes_out.add(bytes_out);
+}
+
+uint64_t GatewayMetrics::layer_outcomes(LayerId layer, LayerOutcome outcome) const {
+  return layer_outcomes_[index(layer)][index(outcome)].value();
 }
 
 std::string GatewayMetrics::render(const Readings& readings) const {

@@ -44,6 +44,9 @@ class GatewayMetrics final : public pipeline::Observer {
   void record_request(std::size_t route, std::optional<pipeline::LayerId> layer, int status,
                       std::chrono::nanoseconds took, uint64_t bytes_in, uint64_t bytes_out);
 
+  // How often `layer` ended a request with `outcome` (a cache: hits, misses, bypasses).
+  uint64_t layer_outcomes(pipeline::LayerId layer, pipeline::LayerOutcome outcome) const;
+
   // The whole exposition text for one scrape.
   std::string render(const Readings& readings) const;
 

@@ -38,7 +38,7 @@ class LatencyHistogram {
 
  private:
   std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> buckets_{};  // the last: +Inf
-  std::atomic<uint64_t> sum_ns_{0};
+  std::atomic<uint64_t> sum_us_{0};  // microseconds: 584 000 years before it wraps
 };
 
 }  // namespace isartor::metrics

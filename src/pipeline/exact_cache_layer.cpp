@@ -42,6 +42,8 @@ boost::asio::awaitable<Result<std::optional<Answer>>> ExactCacheLayer::answer(Ch
   co_return std::optional<Answer>(std::move(answer));
 }
 
+bool ExactCacheLayer::forget(const ChatRequest& request) { return backend_->erase(make_key(request)); }
+
 void ExactCacheLayer::store(const ChatRequest& request, const api::Json& completion) {
   if (!request.cache.store) return;
   std::string key = request.exact_key.empty() ? make_key(request) : request.exact_key;

@@ -14,6 +14,8 @@ class ExactCacheLayer final : public Layer {
   std::optional<CacheStats> cache_stats() const override { return CacheStats{backend_->size(), backend_->bytes()}; }
   boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) override;
   void store(const ChatRequest& request, const api::Json& completion) override;
+  void clear() override { backend_->clear(); }
+  bool forget(const ChatRequest& request) override;
 
  private:
   std::shared_ptr<cache::CacheBackend> backend_;

@@ -90,6 +90,14 @@ class Layer {
   virtual LayerStatus status() const = 0;
   // What a cache holds; std::nullopt for a layer that is not one. Thread-safe.
   virtual std::optional<CacheStats> cache_stats() const { return std::nullopt; }
+  // A cache drops every entry; other layers do nothing. Thread-safe.
+  virtual void clear() {}
+  // A cache drops the entry that exactly this request would be answered from (not its
+  // paraphrases); true when there was one. Thread-safe.
+  virtual bool forget(const ChatRequest& request) {
+    (void)request;
+    return false;
+  }
   // Answers, or returns std::nullopt to pass the request on. An Error ends the chain.
   // Called concurrently from many coroutines.
   virtual boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) = 0;

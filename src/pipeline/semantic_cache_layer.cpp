@@ -136,6 +136,25 @@ void SemanticCacheLayer::erase_locked(vector::Id id) {
   entries_.erase(it);
 }
 
+void SemanticCacheLayer::clear() {
+  std::unique_lock lock(mu_);
+  entries_.clear();
+  by_text_.clear();
+  partitions_.clear();
+  lru_.clear();
+  bytes_ = 0;
+}
+
+bool SemanticCacheLayer::forget(const ChatRequest& request) {
+  const auto memo = semantic_key(request, options_.single_turn_only);
+  if (!memo) return false;
+  std::unique_lock lock(mu_);
+  const auto it = by_text_.find(memo->partition + '\n' + memo->text);
+  if (it == by_text_.end()) return false;
+  erase_locked(it->second);
+  return true;
+}
+
 void SemanticCacheLayer::store(const ChatRequest& request, const api::Json& completion) {
   if (!request.cache.store || !request.semantic || request.semantic->embedding.empty() || options_.capacity == 0) {
     return;

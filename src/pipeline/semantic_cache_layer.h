@@ -40,6 +40,8 @@ class SemanticCacheLayer final : public Layer {
   std::optional<CacheStats> cache_stats() const override { return CacheStats{size(), bytes()}; }
   boost::asio::awaitable<Result<std::optional<Answer>>> answer(ChatRequest& request) override;
   void store(const ChatRequest& request, const api::Json& completion) override;
+  void clear() override;
+  bool forget(const ChatRequest& request) override;
 
   // Entries held, and their bytes. Thread-safe.
   std::size_t size() const;

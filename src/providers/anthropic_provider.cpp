@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "api/anthropic.h"
-#include "api/errors.h"
 #include "providers/openai_provider.h"
 
 namespace isartor::providers {
@@ -27,7 +26,17 @@ class AnthropicSseStream final : public SseChunkStream {
   Result<bool> decode(const api::SseEvent& event, std::vector<api::Json>& out) override {
     auto chunks = decoder_.on_event(event);
     if (!chunks) return std::unexpected(chunks.error());
-    if (keep_native_) native_ += api::redact(api::format_sse(event), {api_key_});
+    if (keep_native_) {
+      // The key, should the upstream ever echo it; only the literal key, since the generic
+      // patterns would rewrite answers that merely show what a key looks like.
+      std::string text = api::format_sse(event);
+      for (std::size_t at; !api_key_.empty() && (at = text.find(api_key_)) != std::string::npos;) {
+        text.replace(at, api_key_.size(), "[REDACTED]");
+      }
+      native_ += text;
+      // An event with no canonical chunk (ping, thinking) still goes out at once.
+      if (chunks->empty()) out.push_back(api::Json::object());
+    }
     for (auto& c : *chunks) out.push_back(std::move(c));
     return decoder_.done();
   }

@@ -28,7 +28,8 @@ class ChunkStream {
   virtual bool cacheable() const { return true; }
   // A pass-through stream (ProviderClient::stream_native): the provider's own events as SSE text,
   // as received since the last call (keys redacted); "" for every other stream. The chunks of
-  // next() are their canonical form, for the caches.
+  // next() are their canonical form, for the caches; an event without one (ping, thinking) yields
+  // an empty object, so that its text is taken at once.
   virtual std::string take_native() { return {}; }
 };
 

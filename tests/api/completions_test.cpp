@@ -33,6 +33,7 @@ TEST(CompletionsRequest, RefusesWhatAChatModelCannotDoNamingTheField) {
   EXPECT_EQ(param_of(R"({"model":"m","prompt":["a","b"]})"), "prompt");
   EXPECT_EQ(param_of(R"({"model":"m","prompt":[1,2,3]})"), "prompt");
   EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","echo":true})"), "echo");
+  EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","echo":"yes"})"), "echo");  // ill-typed: a 400, not a throw
   EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","suffix":"y"})"), "suffix");
   EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","logprobs":2})"), "logprobs");
   EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","best_of":3})"), "best_of");

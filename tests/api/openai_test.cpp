@@ -417,6 +417,12 @@ TEST(UsageInText, ReadsTheUsageOfCompactTextAndIgnoresQuotedLookalikes) {
   EXPECT_EQ(none.prompt_tokens, 0);
   EXPECT_EQ(none.completion_tokens, 0);
   EXPECT_EQ(usage_in_text(R"({"usage":{"prompt_tokens":"many"}})").prompt_tokens, 0);
+  EXPECT_EQ(usage_in_text(R"({"usage":null,"x":{"prompt_tokens":5}})").prompt_tokens, 0);
+  // Members of other objects, before or after usage, are not usage's (a provider's own extras).
+  const Usage groq = usage_in_text(
+      R"({"a":{"usage":{"prompt_tokens":1}},"usage":{"completion_tokens":3,"completion_tokens_details":{"prompt_tokens":9},"prompt_tokens":2},"usage_breakdown":{"models":[{"usage":{"prompt_tokens":7}}]},"x_groq":{"usage":{"prompt_tokens":8}}})");
+  EXPECT_EQ(groq.prompt_tokens, 2);
+  EXPECT_EQ(groq.completion_tokens, 3);
 }
 
 }  // namespace

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <unistd.h>
+
 #include <regex>
+#include <sstream>
+#include <thread>
 #include <vector>
 
 namespace isartor::log {
@@ -189,9 +193,54 @@ TEST_F(LogTest, EmptySinkRestoresStderr) {
   set_sink({});
   testing::internal::CaptureStderr();
   write(Level::kWarn, "isartor", "to stderr");
+  flush();  // written by the writer thread, not the caller
   const std::string captured = testing::internal::GetCapturedStderr();
   EXPECT_THAT(captured, MatchesRegex(".*Z  WARN isartor > to stderr\n"));
   EXPECT_THAT(lines_, IsEmpty());
+}
+
+TEST_F(LogTest, AStderrThatDoesNotKeepUpLosesWholeLinesCountedNeverTheCaller) {
+  set_sink({});
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const int saved = ::dup(STDERR_FILENO);
+  ASSERT_EQ(::dup2(fds[1], STDERR_FILENO), STDERR_FILENO);
+  // Nobody reads the pipe yet: the writer blocks once it is full, and the callers go on.
+  const std::string payload(1000, 'x');
+  const auto started = std::chrono::steady_clock::now();
+  constexpr int kLines = 2 * kMaxPendingLogBytes / 1000;
+  for (int i = 0; i < kLines; ++i) write(Level::kInfo, "isartor", std::to_string(i) + " " + payload);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));  // never waited on the pipe
+  std::string text;
+  std::thread reader([&] {
+    char buffer[65536];
+    for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
+  });
+  flush();
+  ASSERT_EQ(::dup2(saved, STDERR_FILENO), STDERR_FILENO);
+  ::close(saved);
+  ::close(fds[1]);
+  reader.join();
+  ::close(fds[0]);
+  // Whole lines, in order, then the count of those dropped.
+  std::istringstream lines(text);
+  int previous = -1, kept = 0, dropped = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" WARN isartor::log > ") != std::string::npos) {
+      ASSERT_THAT(line, MatchesRegex(".*WARN isartor::log > [0-9]+ log lines dropped.*"));
+      dropped += std::stoi(line.substr(line.find("> ") + 2));
+      continue;
+    }
+    ASSERT_NE(line.find("  INFO isartor > "), std::string::npos) << line.substr(0, 100);
+    ASSERT_TRUE(line.ends_with(" " + payload)) << line.substr(0, 100);
+    const int index = std::stoi(line.substr(line.find("> ") + 2));
+    EXPECT_GT(index, previous);
+    previous = index;
+    ++kept;
+  }
+  EXPECT_LT(kept, kLines);
+  EXPECT_GT(dropped, 0);
+  EXPECT_EQ(kept + dropped, kLines);
 }
 
 TEST(Throttle, OneLinePerIntervalCountingTheOnesHeldBack) {

@@ -271,7 +271,17 @@ class Gateway:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def log(self) -> str:
+    def log(self, settle: float = 0.05) -> str:
+        """The log so far. The gateway writes its log from a thread of its own, a moment after the
+        line was made: this waits until the file stopped growing for `settle` s (at most 3 s)."""
+        deadline = time.monotonic() + 3
+        size = self.log_size()
+        while time.monotonic() < deadline:
+            time.sleep(settle)
+            now = self.log_size()
+            if now == size:
+                break
+            size = now
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:

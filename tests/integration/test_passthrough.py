@@ -57,11 +57,36 @@ def test_a_request_goes_upstream_as_written_and_the_answer_comes_back_as_given(g
     assert message.usage.cache_creation_input_tokens > 0  # the provider's prompt-cache accounting reaches the client
     assert message.id.startswith("msg_fake")
 
-    # The canonical form is what the exact cache keeps: a repeat is answered locally.
+    # Extended thinking: only Anthropic can answer (a replay would lack the thinking blocks the
+    # next turn must send back), so the repeat goes upstream too and nothing was cached.
+    again = client(gw_anthropic).messages.with_raw_response.create(**sent)
+    assert again.headers["x-isartor-layer"] == "l3" and again.headers["x-isartor-cache"] == "bypass"
+    assert [b.type for b in again.parse().content] == ["thinking", "text"]
+    assert len(upstream_calls(gw_anthropic, prompt)) == 2
+
+
+def test_without_thinking_a_passed_through_answer_is_cached(gw_anthropic):
+    prompt = uniq("cache me through")
+    sent = {k: v for k, v in rich_request(prompt).items() if k != "thinking"}
+    first = client(gw_anthropic).messages.with_raw_response.create(**sent)
+    assert first.headers["x-isartor-layer"] == "l3"
+    assert_sent_unchanged(gw_anthropic, prompt, sent)  # cache_control and the system blocks intact
+    assert first.parse().usage.cache_creation_input_tokens > 0
     again = client(gw_anthropic).messages.with_raw_response.create(**sent)
     assert again.headers["x-isartor-layer"] == "l1a"
     assert again.parse().content[-1].text == "Echo: " + prompt
     assert len(upstream_calls(gw_anthropic, prompt)) == 1
+
+
+def test_server_tools_go_to_the_provider_uncached(gw_anthropic):
+    prompt = uniq("search the web")
+    sent = dict(model=MODEL, max_tokens=256, messages=[{"role": "user", "content": prompt}],
+                tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 1}])
+    for _ in range(2):
+        raw = client(gw_anthropic).messages.with_raw_response.create(**sent)
+        assert raw.headers["x-isartor-layer"] == "l3"
+    calls = upstream_calls(gw_anthropic, prompt)
+    assert len(calls) == 2 and calls[0]["body"]["tools"] == sent["tools"]
 
 
 def test_a_stream_passes_through_event_by_event(gw_anthropic):
@@ -78,8 +103,14 @@ def test_a_stream_passes_through_event_by_event(gw_anthropic):
     assert final.content[0].thinking == "Considering: " + prompt
     assert final.content[1].text == "Echo: " + prompt
     assert final.usage.cache_creation_input_tokens > 0
-    # The assembled canonical answer was cached.
-    again = client(gw_anthropic).messages.with_raw_response.create(**{**sent})
+
+
+def test_a_stream_without_thinking_is_cached_once_it_ended(gw_anthropic):
+    prompt = uniq("stream and cache me")
+    sent = {k: v for k, v in rich_request(prompt).items() if k != "thinking"}
+    with client(gw_anthropic).messages.stream(**sent) as stream:
+        assert stream.get_final_message().content[-1].text == "Echo: " + prompt
+    again = client(gw_anthropic).messages.with_raw_response.create(**sent)
     assert again.headers["x-isartor-layer"] == "l1a"
 
 

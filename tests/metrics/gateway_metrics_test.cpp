@@ -34,6 +34,10 @@ TEST(GatewayMetrics, CountsWhatTheLayersAndTheGatewayReport) {
   limited.upstream_status = 429;
   metrics.on_layer(LayerId::kL3, LayerOutcome::kFailed, 30ms, &limited);
   metrics.record_request(0, std::nullopt, 429, 31ms, 60, 80);
+  Error refused(ErrorCode::kUnprocessable, "n: one choice only");  // refused before any call
+  metrics.on_layer(LayerId::kL3, LayerOutcome::kFailed, 0ms, &refused);
+  Error timeout(ErrorCode::kUpstreamTimeout, "timed out");
+  metrics.on_layer(LayerId::kL3, LayerOutcome::kFailed, 10s, &timeout);
   metrics.record_request(99, std::nullopt, 404, 0ms, 0, 20);  // an unknown route counts as "other"
 
   Readings readings;
@@ -47,7 +51,8 @@ TEST(GatewayMetrics, CountsWhatTheLayersAndTheGatewayReport) {
   EXPECT_EQ(value_of(text, R"(isartor_cache_events_total{cache="exact",event="hit"})"), 1);
   EXPECT_EQ(value_of(text, R"(isartor_cache_events_total{cache="exact",event="miss"})"), 1);
   EXPECT_EQ(value_of(text, R"(isartor_cache_events_total{cache="exact",event="bypass"})"), 1);
-  EXPECT_EQ(value_of(text, R"(isartor_layer_requests_total{layer="l3",outcome="failed"})"), 1);
+  EXPECT_EQ(value_of(text, R"(isartor_layer_requests_total{layer="l3",outcome="failed"})"), 3);
+  EXPECT_EQ(value_of(text, R"(isartor_upstream_responses_total{provider="openai",status="0"})"), 1);
   EXPECT_EQ(value_of(text, "isartor_deflected_requests_total"), 1);
   EXPECT_EQ(value_of(text, "isartor_deflection_ratio"), 0.5);
   EXPECT_EQ(value_of(text, "isartor_tokens_saved_total"), 15);
