@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -31,16 +32,22 @@ using namespace isartor;
 
 namespace {
 
+// Values are built outside the coroutine and named before co_await: g++ 12 rejects braced
+// string-literal pairs inside one and destroys some temporaries in a co_await expression twice.
+http::Headers echo_headers() { return {{"X-Echo", "1"}}; }
+
 boost::asio::awaitable<void> echo(const http::Request& request, http::Responder& responder) {
   const std::string summary = request.method + " " + request.path + "?" + request.query + " host=" +
                               std::string(request.header("host")) + " headers=" +
                               std::to_string(request.headers.size()) + " body=" + std::to_string(request.body.size());
   if (request.path.starts_with("/stream")) {
-    if (!co_await responder.begin_stream(200, {{"X-Echo", "1"}})) co_return;
-    if (!co_await responder.write("data: " + summary + "\n\n")) co_return;
+    if (!co_await responder.begin_stream(200, echo_headers())) co_return;
+    const std::string event = "data: " + summary + "\n\n";
+    if (!co_await responder.write(event)) co_return;
     co_await responder.end_stream();
   } else {
-    co_await responder.send(http::Response{200, "application/json", {{"X-Echo", "1"}}, summary});
+    http::Response response{200, "application/json", echo_headers(), summary};
+    co_await responder.send(std::move(response));
   }
 }
 
