@@ -2,8 +2,13 @@
 CUDA       ?= 0
 # NATIVE=1: tuned for this machine's CPU (-march=native, AMX still off); runs only on CPUs like it.
 NATIVE     ?= 0
-BUILD      ?= build$(if $(filter 1,$(NATIVE)),-native)$(if $(filter 1,$(CUDA)),-cuda)
-BUILD_TYPE ?= Release
+# SANITIZE=address,undefined or SANITIZE=thread: the project's code and tests under those
+# sanitizers, in build-asan/ or build-tsan/ (README "Fuzzing and sanitizers"); e.g.
+# `make unit SANITIZE=address,undefined`.
+SANITIZE   ?=
+SAN_SUFFIX  = $(if $(SANITIZE),-$(if $(findstring thread,$(SANITIZE)),tsan,asan))
+BUILD      ?= build$(if $(filter 1,$(NATIVE)),-native)$(if $(filter 1,$(CUDA)),-cuda)$(SAN_SUFFIX)
+BUILD_TYPE ?= $(if $(SANITIZE),RelWithDebInfo,Release)
 JOBS       ?= $(shell nproc)
 PYTEST     ?= python3 -m pytest
 
@@ -15,7 +20,12 @@ deps:
 	ISARTOR_CUDA=$(CUDA) ISARTOR_NATIVE=$(NATIVE) scripts/bootstrap.sh
 
 # CUDA=1: llama.cpp's CUDA backend into build-cuda/ (needs nvcc; runs on CPU without a GPU).
-CMAKE_FLAGS = $(if $(filter 1,$(CUDA)),-DISARTOR_CUDA=ON) $(if $(filter 1,$(NATIVE)),-DISARTOR_NATIVE=ON)
+CMAKE_FLAGS = $(if $(filter 1,$(CUDA)),-DISARTOR_CUDA=ON) $(if $(filter 1,$(NATIVE)),-DISARTOR_NATIVE=ON) \
+              $(if $(SANITIZE),-DISARTOR_SANITIZE=$(SANITIZE))
+# A finding fails the test that made it, with a stack trace.
+export ASAN_OPTIONS  ?= detect_leaks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS  ?= halt_on_error=1:second_deadlock_stack=1
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
 
@@ -56,6 +66,24 @@ install: build
 .PHONY: test-container
 test-container:
 	scripts/container_test.sh
+
+# libFuzzer (README "Fuzzing and sanitizers"): every target in fuzz/ for FUZZ_SECONDS each, built
+# with Debian's clang 19 (installed by the bootstrap with ISARTOR_FUZZ=1) under ASan and UBSan
+# into build-fuzz/. fuzz-short: 30 s each.
+FUZZ_SECONDS ?= 600
+FUZZ_BUILD   ?= build-fuzz
+.PHONY: fuzz fuzz-short fuzz-build
+fuzz-build:
+	ISARTOR_FUZZ=1 scripts/bootstrap.sh apt
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-19 \
+	  -DCMAKE_CXX_COMPILER=clang++-19 -DISARTOR_FUZZ=ON -DISARTOR_SANITIZE=address,undefined
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-short:
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 bench: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON $(CMAKE_FLAGS)

@@ -30,6 +30,11 @@ apt_packages=(
   qemu-user binutils
   systemd adduser
 )
+# ISARTOR_FUZZ=1 (`make fuzz`): clang 19 with libFuzzer and the sanitizer runtimes, and
+# llvm-symbolizer for the crash reports. g++ 12 has no libFuzzer and clang 14 no std::expected.
+if [ "${ISARTOR_FUZZ:-0}" = "1" ]; then
+  apt_packages+=(clang-19 libclang-rt-19-dev llvm-19)
+fi
 python_packages=(
   "pytest==9.2.0" "requests" "openai==3.51.0" "anthropic==2.10.0" "gguf==0.19.0" "numpy" "prometheus-client==0.21.1"
 )

@@ -1,5 +1,6 @@
 #include "api/completions.h"
 
+#include "api/json_access.h"
 #include "api/openai.h"
 
 namespace isartor::api {
@@ -21,14 +22,20 @@ Json text_choice(const Json& text, const Json& finish_reason, const Json& index)
   return {{"text", text}, {"index", index}, {"logprobs", nullptr}, {"finish_reason", finish_reason}};
 }
 
+// The member `key` of `chat`, or `fallback` when it is absent or null (or `chat` no object).
+Json member_or(const Json& chat, const char* key, Json fallback) {
+  const Json* value = detail::member(chat, key);
+  return value ? *value : fallback;
+}
+
 Json with_envelope(const Json& chat, Json choices) {
-  Json out{{"id", completion_id(chat.value("id", Json()))},
+  Json out{{"id", completion_id(member_or(chat, "id", Json()))},
            {"object", "text_completion"},
-           {"created", chat.value("created", Json(0))},
-           {"model", chat.value("model", Json(""))},
+           {"created", member_or(chat, "created", Json(0))},
+           {"model", member_or(chat, "model", Json(""))},
            {"choices", std::move(choices)}};
   for (const char* key : {"usage", "system_fingerprint"}) {
-    if (chat.contains(key) && !chat[key].is_null()) out[key] = chat[key];
+    if (const Json* value = detail::member(chat, key)) out[key] = *value;
   }
   return out;
 }
@@ -48,19 +55,22 @@ Result<Json> completions_request_to_chat(const Json& body) {
                    "'prompt' must be a string (or an array of one string): several prompts and token-id prompts "
                    "cannot be served through a chat model");
   }
-  if (const auto echo = body.find("echo"); echo != body.end() && *echo != false) {
+  if (const Json* echo = detail::member(body, "echo"); echo && !echo->is_boolean()) {
+    return invalid("echo", "'echo' must be a boolean");
+  } else if (echo && echo->get<bool>()) {
     return invalid("echo", "'echo' is not supported through a chat model");
   }
-  if (body.contains("suffix")) return invalid("suffix", "'suffix' (insertion) is not supported through a chat model");
-  if (body.contains("logprobs")) return invalid("logprobs", "'logprobs' is not supported on /v1/completions here");
+  // null means absent, as on every route.
+  if (detail::member(body, "suffix")) return invalid("suffix", "'suffix' (insertion) is not supported through a chat model");
+  if (detail::member(body, "logprobs")) return invalid("logprobs", "'logprobs' is not supported on /v1/completions here");
   for (const char* count : {"best_of", "n"}) {
-    const auto it = body.find(count);
-    if (it != body.end() && !(it->is_number_integer() && it->get<int64_t>() == 1)) {
+    const Json* value = detail::member(body, count);
+    if (value && !(value->is_number_integer() && value->get<int64_t>() == 1)) {
       return invalid(count, std::string("'") + count + "' must be 1 through a chat model");
     }
   }
   Json chat = body;
-  for (const char* key : {"prompt", "echo", "best_of", "n"}) chat.erase(key);
+  for (const char* key : {"prompt", "echo", "best_of", "n", "suffix", "logprobs"}) chat.erase(key);
   chat["messages"] = Json::array({{{"role", "user"}, {"content", std::move(text)}}});
   if (!chat.contains("max_tokens")) chat["max_tokens"] = kLegacyDefaultMaxTokens;
   if (auto ok = validate_chat_request(chat); !ok) return std::unexpected(ok.error());
@@ -77,7 +87,7 @@ Json chat_to_text_completion(const Json& completion) {
       const Json text = message.is_object() && message.contains("content") && message["content"].is_string()
                             ? message["content"]
                             : Json("");
-      choices.push_back(text_choice(text, choice.value("finish_reason", Json()), choice.value("index", Json(0))));
+      choices.push_back(text_choice(text, member_or(choice, "finish_reason", Json()), member_or(choice, "index", Json(0))));
     }
   }
   return with_envelope(completion, std::move(choices));
@@ -92,7 +102,7 @@ Json chat_chunk_to_text_completion(const Json& chunk) {
       const Json& delta = choice.contains("delta") ? choice["delta"] : Json::object();
       const Json text = delta.is_object() && delta.contains("content") && delta["content"].is_string() ? delta["content"]
                                                                                                       : Json("");
-      choices.push_back(text_choice(text, choice.value("finish_reason", Json()), choice.value("index", Json(0))));
+      choices.push_back(text_choice(text, member_or(choice, "finish_reason", Json()), member_or(choice, "index", Json(0))));
     }
   }
   return with_envelope(chunk, std::move(choices));

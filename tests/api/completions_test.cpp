@@ -33,7 +33,6 @@ TEST(CompletionsRequest, RefusesWhatAChatModelCannotDoNamingTheField) {
   EXPECT_EQ(param_of(R"({"model":"m","prompt":["a","b"]})"), "prompt");
   EXPECT_EQ(param_of(R"({"model":"m","prompt":[1,2,3]})"), "prompt");
   EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","echo":true})"), "echo");
-  EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","echo":"yes"})"), "echo");  // ill-typed: a 400, not a throw
   EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","suffix":"y"})"), "suffix");
   EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","logprobs":2})"), "logprobs");
   EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","best_of":3})"), "best_of");
@@ -41,6 +40,15 @@ TEST(CompletionsRequest, RefusesWhatAChatModelCannotDoNamingTheField) {
   EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","n":"1"})"), "n");
   // echo: false is the default, not a request for echo.
   EXPECT_TRUE(completions_request_to_chat(Json::parse(R"({"model":"m","prompt":"x","echo":false})")));
+  // Found by fuzz/completions_fuzz.cpp: an echo of another type threw nlohmann's type_error (a 500).
+  EXPECT_EQ(param_of(R"({"model":"m","prompt":"x","echo":"yes"})"), "echo");
+}
+
+TEST(CompletionsRequest, NullFieldsAreAbsent) {
+  auto chat = completions_request_to_chat(
+      Json::parse(R"({"model":"m","prompt":"x","echo":null,"suffix":null,"logprobs":null,"best_of":null,"n":null})"));
+  ASSERT_TRUE(chat);
+  for (const char* key : {"echo", "suffix", "logprobs", "best_of", "n"}) EXPECT_FALSE(chat->contains(key)) << key;
 }
 
 TEST(TextCompletion, TheChatAnswerIsRenderedAsATextCompletion) {
@@ -59,6 +67,17 @@ TEST(TextCompletion, TheChatAnswerIsRenderedAsATextCompletion) {
   const Json no_text = chat_to_text_completion(Json::parse(
       R"({"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":null},"finish_reason":"stop"}]})"));
   EXPECT_EQ(no_text["choices"][0]["text"], "");
+}
+
+// Found by fuzz/openai_chat_fuzz.cpp: a non-object (or null members) threw nlohmann's type_error.
+TEST(TextCompletion, AnythingButACompletionGivesAnEmptyOne) {
+  for (const char* text : {"2", R"("s")", "[1]", "null", R"({"id":null,"created":null,"model":null,"choices":[{"index":null}]})"}) {
+    const Json completion = chat_to_text_completion(Json::parse(text));
+    EXPECT_EQ(completion["object"], "text_completion") << text;
+    EXPECT_EQ(completion["created"], 0) << text;
+    EXPECT_EQ(completion["model"], "") << text;
+    EXPECT_EQ(chat_chunk_to_text_completion(Json::parse(text))["object"], "text_completion") << text;
+  }
 }
 
 TEST(TextCompletion, StreamChunksCarryTheDeltaAsText) {

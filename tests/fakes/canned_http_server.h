@@ -1,7 +1,8 @@
 #pragma once
 // A loopback HTTP/1.1 server for upstream-client tests: answers every request with one canned
-// response (status line, headers and body exactly as given) and closes the connection. Records
-// the raw requests it read. Runs its accept loop on its own thread until destroyed.
+// response (status line, headers and body exactly as given; set_response replaces it) and closes
+// the connection. Records the raw requests it read. Runs its accept loop on its own thread until
+// destroyed. Thread-safe.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -44,7 +45,12 @@ class CannedHttpServer {
   std::string url(const std::string& path = "/v1/chat/completions") const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
-  // The raw requests received so far. Thread-safe.
+  // Answers the requests accepted from now on.
+  void set_response(std::string response) {
+    std::lock_guard lock(mu_);
+    response_ = std::move(response);
+  }
+  // The raw requests received so far.
   std::vector<std::string> requests() const {
     std::lock_guard lock(mu_);
     return requests_;
@@ -56,12 +62,14 @@ class CannedHttpServer {
       const int client = ::accept(fd_, nullptr, nullptr);
       if (client < 0) return;
       std::string request = read_request(client);
+      std::string response;
       {
         std::lock_guard lock(mu_);
         requests_.push_back(std::move(request));
+        response = response_;
       }
-      for (std::size_t sent = 0; sent < response_.size();) {
-        const ssize_t n = ::send(client, response_.data() + sent, response_.size() - sent, MSG_NOSIGNAL);
+      for (std::size_t sent = 0; sent < response.size();) {
+        const ssize_t n = ::send(client, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
         if (n <= 0) break;
         sent += static_cast<std::size_t>(n);
       }

@@ -3,12 +3,15 @@
 // `classify_delay`, generate_async streams `text` in pieces of `piece_bytes`, `token_delay` apart,
 // and ends with `finish` (or fails: `generate_error` at once, `error_after_text` after the text); each call runs on a
 // fresh worker thread like the real one and honours its Cancellation and timeout between steps. Records what it was
-// asked. Thread-safe.
+// asked. Thread-safe. The destructor waits for the calls still running (they read the script), so a test that
+// ends with a call in flight waits for its remaining delays or its cancellation.
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "inference/generator.h"
 
@@ -29,6 +32,22 @@ class FakeGenerator final : public inference::Generator {
   std::optional<Error> generate_error;    // instead of any text
   std::optional<Error> error_after_text;  // after streaming the text
 
+  FakeGenerator() = default;
+  FakeGenerator(const FakeGenerator&) = delete;
+  FakeGenerator& operator=(const FakeGenerator&) = delete;
+  ~FakeGenerator() override {
+    // Joined outside the lock: a finishing call's callback may start another one.
+    for (;;) {
+      std::vector<std::thread> running;
+      {
+        std::lock_guard lock(workers_mu_);
+        running.swap(workers_);
+      }
+      if (running.empty()) return;
+      for (std::thread& worker : running) worker.join();
+    }
+  }
+
   std::string_view name() const override { return "fake.gguf"; }
 
   inference::Cancellation classify_async(std::vector<inference::ChatMessage> messages,
@@ -38,7 +57,7 @@ class FakeGenerator final : public inference::Generator {
     last_classify_timeout_ = options.timeout;
     inference::Cancellation cancel;
     const auto deadline = deadline_of(options.timeout);
-    std::thread([this, cancel, deadline, done = std::move(done)] {
+    start([this, cancel, deadline, done = std::move(done)] {
       if (auto stopped = wait(classify_delay, cancel, deadline)) {
         ++cancelled_;
         return done(std::unexpected(
@@ -47,7 +66,7 @@ class FakeGenerator final : public inference::Generator {
       }
       if (classify_error) return done(std::unexpected(*classify_error));
       done(label);
-    }).detach();
+    });
     return cancel;
   }
 
@@ -61,7 +80,7 @@ class FakeGenerator final : public inference::Generator {
     }
     inference::Cancellation cancel;
     const auto deadline = deadline_of(options.timeout);
-    std::thread([this, cancel, deadline, on_token = std::move(on_token), done = std::move(done)] {
+    start([this, cancel, deadline, on_token = std::move(on_token), done = std::move(done)] {
       if (generate_error) return done(std::unexpected(*generate_error));
       inference::Generation g;
       g.prompt_tokens = 7;
@@ -79,7 +98,7 @@ class FakeGenerator final : public inference::Generator {
       }
       if (error_after_text) return done(std::unexpected(*error_after_text));
       done(std::move(g));
-    }).detach();
+    });
     return cancel;
   }
 
@@ -115,6 +134,13 @@ class FakeGenerator final : public inference::Generator {
     }
   }
 
+  // Runs `work` on a thread of its own, joined by the destructor.
+  template <class Work>
+  void start(Work work) {
+    std::lock_guard lock(workers_mu_);
+    workers_.emplace_back(std::move(work));
+  }
+
   void record(const std::vector<inference::ChatMessage>& messages, std::atomic<int>& counter) {
     std::lock_guard lock(mu_);
     last_messages_ = messages;
@@ -122,6 +148,8 @@ class FakeGenerator final : public inference::Generator {
   }
 
   mutable std::mutex mu_;
+  std::mutex workers_mu_;
+  std::vector<std::thread> workers_;
   std::vector<inference::ChatMessage> last_messages_;
   inference::GenerateOptions last_options_;
   std::atomic<int> classify_calls_{0};

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target of a `make fuzz` build for SECONDS each, one after the other, and
+# prints a table of each target's executions per second and coverage (libFuzzer's final "cov:"
+# and "ft:" counters). New inputs go to BUILD/corpus/<target>/ (the committed seeds in
+# fuzz/corpus/<target>/ are only read); a crash is written to BUILD/artifacts/<target>/, the
+# remaining targets still run, and the script exits 1. Usage: scripts/fuzz.sh BUILD SECONDS
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build="${1:?usage: scripts/fuzz.sh BUILD SECONDS}"
+seconds="${2:?usage: scripts/fuzz.sh BUILD SECONDS}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+symbolizer=$(command -v llvm-symbolizer-19 || command -v llvm-symbolizer || true)
+[ -n "$symbolizer" ] && export ASAN_SYMBOLIZER_PATH="$symbolizer"
+
+failed=0
+rows=()
+for bin in "$build"/fuzz/fuzz_*; do
+  name="${bin##*/fuzz_}"
+  corpus="$build/corpus/$name"
+  artifacts="$build/artifacts/$name"
+  log="$build/logs/$name.log"
+  mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
+  printf '[fuzz] %s: %s s\n' "$name" "$seconds" >&2
+  "$bin" -max_total_time="$seconds" -print_final_stats=1 -timeout=20 -rss_limit_mb=3072 \
+    -artifact_prefix="$artifacts/" "$corpus" "fuzz/corpus/$name" >"$log" 2>&1
+  rc=$?
+  # "#123456 DONE cov: 1234 ft: 5678 corp: 90/12Kb lim: 4096 exec/s: 4115 rss: 80Mb"
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  runs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")
+  cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
+  ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
+  execs=$(sed -nE 's/.* exec\/s: ([0-9]+).*/\1/p' <<<"$last")
+  status=ok
+  if [ "$rc" -ne 0 ]; then
+    status="FAILED (rc $rc, see $log; inputs in $artifacts/)"
+    failed=1
+  fi
+  rows+=("$(printf '%-20s %10s %10s %8s %8s  %s' "$name" "${runs:-?}" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$status")")
+done
+printf '%-20s %10s %10s %8s %8s  %s\n' target runs exec/s cov ft status
+printf '%s\n' "${rows[@]}"
+exit "$failed"
