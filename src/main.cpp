@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "app/gateway.h"
 #include "app/router_eval.h"
+#include "app/stats_command.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "inference/model_manager.h"
@@ -24,6 +26,7 @@ Usage: isartor [COMMAND] [--help]
 Commands:
   up        Start the gateway (the default when no command is given)
   config    Print the effective configuration (secrets masked) and validate it
+  stats     Print a running gateway's figures: deflection, tokens saved, latency per layer, caches
   models    Pre-download the models the configuration needs (pull), list cached ones (list), or
             evaluate the L2 model's routing on a labelled prompt set (eval)
   help      Show this help
@@ -42,14 +45,30 @@ constexpr const char* kUpUsage = R"(isartor up — start the gateway
 Usage: isartor up [--model-dir DIR]
 
 Listens on ISARTOR__HOST_PORT (default 0.0.0.0:8080) and serves /v1/chat/completions,
-/v1/messages, /api/chat, /v1/models, /health and /healthz until SIGINT or SIGTERM; in-flight
-requests are finished first (up to ISARTOR__SHUTDOWN_GRACE_SECS).
+/v1/messages, /v1/completions, /v1/embeddings, /api/chat, /v1/models, /metrics, /health and the
+rest of the README's API table until SIGINT or SIGTERM; in-flight requests are finished first
+(up to ISARTOR__SHUTDOWN_GRACE_SECS).
 
 Options:
   --model-dir DIR  Take the models from DIR, never from the network (= ISARTOR__MODEL_DIR):
                    DIR/<ISARTOR__LAYER2__GGUF_FILENAME> for L2 and the embedding model's files
                    in DIR/<name>/ or DIR/ (as `huggingface-cli download ... --local-dir DIR`
                    leaves them), or a Hugging Face cache copied into DIR
+)";
+
+constexpr const char* kStatsUsage = R"(isartor stats — a running gateway's figures
+
+Usage: isartor stats [--url URL] [--key KEY] [--json] [--watch [SECONDS]]
+
+Reads URL/metrics and prints requests, errors, deflection, tokens saved, per layer what it
+answered and its p50/p95 latency, per cache hits, misses, entries and bytes, and the upstream's
+answers by status.
+
+Options:
+  --url URL          The gateway (default http://<ISARTOR__HOST_PORT>, 0.0.0.0 as 127.0.0.1)
+  --key KEY          The gateway key (default ISARTOR__GATEWAY_API_KEY)
+  --json             One JSON object instead of the table
+  --watch [SECONDS]  Print again every SECONDS (default 2) until interrupted
 )";
 
 constexpr const char* kConfigUsage = R"(isartor config — print and validate the effective configuration
@@ -196,6 +215,50 @@ int models(const std::vector<std::string_view>& args) {
   return 0;
 }
 
+int stats(const std::vector<std::string_view>& args) {
+  if (wants_help(args)) {
+    std::fputs(kStatsUsage, stdout);
+    return 0;
+  }
+  const auto config = load_config();
+  std::string url = "http://" + (config.host == "0.0.0.0" ? std::string("127.0.0.1") : config.host) + ":" +
+                    std::to_string(config.port);
+  std::string key = config.gateway_api_key;
+  bool json = false;
+  int watch = 0;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const bool has_value = i + 1 < args.size() && !args[i + 1].starts_with("--");
+    if (args[i] == "--url" && has_value) {
+      url = std::string(args[++i]);
+    } else if (args[i] == "--key" && has_value) {
+      key = std::string(args[++i]);
+    } else if (args[i] == "--json") {
+      json = true;
+    } else if (args[i] == "--watch") {
+      watch = has_value ? std::atoi(std::string(args[++i]).c_str()) : 2;
+      if (watch < 1) watch = 1;
+    } else {
+      std::fprintf(stderr, "isartor stats: unexpected '%.*s'\n\n%s", static_cast<int>(args[i].size()), args[i].data(),
+                   kStatsUsage);
+      return 2;
+    }
+  }
+  while (url.ends_with('/')) url.pop_back();
+  for (;;) {
+    auto text = isartor::app::fetch_metrics(url, key);
+    if (!text) {
+      LOG_ERROR("isartor::stats", "{}", text.error().message);
+      return 1;
+    }
+    const auto summary = isartor::app::summarize(isartor::app::parse_exposition(*text));
+    if (watch > 0 && !json) std::fputs("\x1b[H\x1b[2J", stdout);  // a fresh screen each round
+    std::fputs(json ? (summary.dump() + "\n").c_str() : isartor::app::format_summary(summary).c_str(), stdout);
+    std::fflush(stdout);
+    if (watch == 0) return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(watch));
+  }
+}
+
 int run(const std::vector<std::string_view>& args) {
   std::string_view command = args.empty() ? "up" : args[0];
   if (command == "-V" || command == "--version") {
@@ -219,6 +282,7 @@ int run(const std::vector<std::string_view>& args) {
     return 0;
   }
   if (command == "models") return models(rest);
+  if (command == "stats") return stats(rest);
   if (command == "config") {
     if (wants_help(rest)) {
       std::fputs(kConfigUsage, stdout);

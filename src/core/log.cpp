@@ -114,15 +114,18 @@ class StderrWriter {
   StderrWriter() : thread_([this] { run(); }) {}
 
   void push(std::string_view line) {
+    bool first = false;
     {
       std::lock_guard lock(mutex_);
       if (pending_.size() + line.size() > kMaxPendingLogBytes) {
         ++dropped_;
         return;
       }
+      first = pending_.empty();
       pending_ += line;
     }
-    wake_.notify_one();
+    // Only the first line of a batch wakes the writer (a futex call); the rest ride along.
+    if (first) wake_.notify_one();
   }
 
   void flush() {

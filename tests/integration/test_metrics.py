@@ -82,3 +82,27 @@ def test_streams_count_their_usage_once_they_end(gateway_factory):
     assert completion > 0
     assert value(s, "isartor_tokens_total", layer="l1a", type="completion") == completion
     assert value(s, "isartor_response_bytes_total", **chat) > 0
+
+
+def test_isartor_stats_prints_the_running_gateways_figures(gateway_factory):
+    import json
+    import subprocess
+
+    from conftest import require_binary
+    gw = gateway_factory("openai", ISARTOR__GATEWAY_API_KEY=GATEWAY_KEY)
+    prompt = uniq("stats")
+    for _ in range(3):
+        assert gw.post(CHAT, oa_body(prompt)).status_code == 200
+    run = lambda *args: subprocess.run([str(require_binary()), "stats", "--url", gw.url, *args],  # noqa: E731
+                                       capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    out = run("--key", GATEWAY_KEY, "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["requests"] >= 3 and summary["deflected"] == 2  # and whatever the harness asked /health
+    assert summary["layers"]["l1a"]["answered"] == 2 and summary["layers"]["l3"]["answered"] == 1
+    assert summary["caches"]["exact"] == {"hits": 2, "misses": 1, "entries": 1, "bytes": summary["caches"]["exact"]["bytes"]}
+    assert summary["upstream_responses"] == {"200": 1}
+    table = run("--key", GATEWAY_KEY)
+    assert table.returncode == 0 and "deflected 2 (66.7 %)" in table.stdout, table.stdout
+    refused = run()
+    assert refused.returncode == 1 and "--key" in refused.stderr
