@@ -221,8 +221,10 @@ int stats(const std::vector<std::string_view>& args) {
     return 0;
   }
   const auto config = load_config();
-  std::string url = "http://" + (config.host == "0.0.0.0" ? std::string("127.0.0.1") : config.host) + ":" +
-                    std::to_string(config.port);
+  // A wildcard listen address is reached on loopback; an IPv6 host goes in brackets.
+  std::string host = config.host == "0.0.0.0" ? "127.0.0.1" : config.host == "::" ? "::1" : config.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  std::string url = "http://" + host + ":" + std::to_string(config.port);
   std::string key = config.gateway_api_key;
   bool json = false;
   int watch = 0;

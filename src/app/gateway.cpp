@@ -83,7 +83,10 @@ class ExchangeRecord {
     const auto took = std::chrono::steady_clock::now() - started_;
     metrics_.record_request(route_index(request_.path), responder_.layer(), responder_.status(), took,
                             request_.body.size(), responder_.bytes());
-    log_access(request_, responder_, took);
+    try {
+      log_access(request_, responder_, took);
+    } catch (...) {  // out of memory for one log line: not worth the process
+    }
   }
   ExchangeRecord(const ExchangeRecord&) = delete;
   ExchangeRecord& operator=(const ExchangeRecord&) = delete;
@@ -439,8 +442,8 @@ http::Response Gateway::admin(const http::Request& request) const {
   if (request.path == "/admin/cache/flush") {
     // {"layer": "l1a"} flushes one cache; no layer, all of them.
     const auto layer_it = body->find("layer");
-    if (layer_it != body->end() && !layer_it->is_string()) {
-      return render_error(request.path, Error(ErrorCode::kInvalidRequest, "'layer' must be a string", "layer"));
+    if (layer_it != body->end() && !(layer_it->is_string() && !layer_it->get_ref<const std::string&>().empty())) {
+      return render_error(request.path, Error(ErrorCode::kInvalidRequest, "'layer' must name a cache layer", "layer"));
     }
     const std::string only = layer_it == body->end() ? std::string() : layer_it->get<std::string>();
     api::Json flushed = api::Json::array();

@@ -117,25 +117,28 @@ class StderrWriter {
     bool first = false;
     {
       std::lock_guard lock(mutex_);
+      first = pending_.empty() && dropped_ == 0;
       if (pending_.size() + line.size() > kMaxPendingLogBytes) {
         ++dropped_;
-        return;
+      } else {
+        pending_ += line;
       }
-      first = pending_.empty();
-      pending_ += line;
     }
     // Only the first line of a batch wakes the writer (a futex call); the rest ride along.
     if (first) wake_.notify_one();
   }
 
+  // Waits (at most kFlushWait: a stalled stderr must not hold the process at exit) until every
+  // line queued before the call is written.
   void flush() {
     std::unique_lock lock(mutex_);
-    const uint64_t target = queued_batches_ + (pending_.empty() ? 0 : 1);
+    const uint64_t target = queued_batches_ + (pending_.empty() && dropped_ == 0 ? 0 : 1);
     wake_.notify_one();
-    written_.wait(lock, [&] { return written_batches_ >= target; });
+    written_.wait_for(lock, kFlushWait, [&] { return written_batches_ >= target; });
   }
 
  private:
+  static constexpr auto kFlushWait = std::chrono::seconds(2);
   std::mutex mutex_;
   std::condition_variable wake_, written_;
   std::string pending_;

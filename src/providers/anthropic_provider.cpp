@@ -30,8 +30,10 @@ class AnthropicSseStream final : public SseChunkStream {
       // The key, should the upstream ever echo it; only the literal key, since the generic
       // patterns would rewrite answers that merely show what a key looks like.
       std::string text = api::format_sse(event);
-      for (std::size_t at; !api_key_.empty() && (at = text.find(api_key_)) != std::string::npos;) {
-        text.replace(at, api_key_.size(), "[REDACTED]");
+      constexpr std::string_view kRedacted = "[REDACTED]";
+      for (std::size_t at = 0; !api_key_.empty() && (at = text.find(api_key_, at)) != std::string::npos;
+           at += kRedacted.size()) {
+        text.replace(at, api_key_.size(), kRedacted);
       }
       native_ += text;
       // An event with no canonical chunk (ping, thinking) still goes out at once.

@@ -45,6 +45,7 @@ def test_stats_flush_and_delete_one_entry(gateway_factory):
     assert assert_openai_error(bad, 400)["param"] == "messages"
 
     assert assert_openai_error(gw.post("/admin/cache/flush", {"layer": "l1b"}), 404)["param"] == "layer"
+    assert assert_openai_error(gw.post("/admin/cache/flush", {"layer": ""}), 400)["param"] == "layer"
     r = gw.post("/admin/cache/flush", {"layer": "l1a"})
     assert r.status_code == 200 and r.json() == {"flushed": ["l1a"]}
     assert gw.get("/admin/cache/stats").json()["l1a"]["entries"] == 0
