@@ -28,6 +28,19 @@ Json member_or(const Json& chat, const char* key, Json fallback) {
   return value ? *value : fallback;
 }
 
+// The text_completion choices of a chat completion ("message") or chunk ("delta"): each
+// choice's string content as "text", "" when it has none (a tool call, a role-only delta).
+Json text_choices(const Json& chat, const char* part) {
+  Json choices = Json::array();
+  for (const Json& choice : detail::array_member(chat, "choices")) {
+    if (!choice.is_object()) continue;
+    const Json* content = detail::member(detail::object_member(choice, part), "content");
+    choices.push_back(text_choice(content && content->is_string() ? *content : Json(""),
+                                  member_or(choice, "finish_reason", Json()), member_or(choice, "index", Json(0))));
+  }
+  return choices;
+}
+
 Json with_envelope(const Json& chat, Json choices) {
   Json out{{"id", completion_id(member_or(chat, "id", Json()))},
            {"object", "text_completion"},
@@ -78,34 +91,9 @@ Result<Json> completions_request_to_chat(const Json& body) {
 }
 
 Json chat_to_text_completion(const Json& completion) {
-  Json choices = Json::array();
-  const auto it = completion.find("choices");
-  if (it != completion.end() && it->is_array()) {
-    for (const Json& choice : *it) {
-      if (!choice.is_object()) continue;
-      const Json& message = choice.contains("message") ? choice["message"] : Json::object();
-      const Json text = message.is_object() && message.contains("content") && message["content"].is_string()
-                            ? message["content"]
-                            : Json("");
-      choices.push_back(text_choice(text, member_or(choice, "finish_reason", Json()), member_or(choice, "index", Json(0))));
-    }
-  }
-  return with_envelope(completion, std::move(choices));
+  return with_envelope(completion, text_choices(completion, "message"));
 }
 
-Json chat_chunk_to_text_completion(const Json& chunk) {
-  Json choices = Json::array();
-  const auto it = chunk.find("choices");
-  if (it != chunk.end() && it->is_array()) {
-    for (const Json& choice : *it) {
-      if (!choice.is_object()) continue;
-      const Json& delta = choice.contains("delta") ? choice["delta"] : Json::object();
-      const Json text = delta.is_object() && delta.contains("content") && delta["content"].is_string() ? delta["content"]
-                                                                                                      : Json("");
-      choices.push_back(text_choice(text, member_or(choice, "finish_reason", Json()), member_or(choice, "index", Json(0))));
-    }
-  }
-  return with_envelope(chunk, std::move(choices));
-}
+Json chat_chunk_to_text_completion(const Json& chunk) { return with_envelope(chunk, text_choices(chunk, "delta")); }
 
 }  // namespace isartor::api

@@ -69,7 +69,7 @@ pipeline::CachePolicy cache_policy(const http::Request& request, config::CacheSc
 }
 
 std::string_view cache_outcome(bool looked_up, pipeline::LayerId layer) {
-  if (layer == pipeline::LayerId::kL1a || layer == pipeline::LayerId::kL1b) return "hit";
+  if (pipeline::is_cache(layer)) return "hit";
   return looked_up ? "miss" : "bypass";
 }
 

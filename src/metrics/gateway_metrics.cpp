@@ -30,8 +30,6 @@ std::size_t status_slot(int status, std::size_t statuses) {
   return status > 0 && static_cast<std::size_t>(status) < statuses ? static_cast<std::size_t>(status) : 0;
 }
 
-bool deflecting(LayerId layer) { return layer != LayerId::kL3; }
-
 // The cache label of a cache layer: "exact" (L1a) or "semantic" (L1b).
 std::string_view cache_label(LayerId layer) { return layer == LayerId::kL1a ? "exact" : "semantic"; }
 
@@ -152,7 +150,7 @@ std::string GatewayMetrics::render(const Readings& readings) const {
   for (LayerId layer : kLayers) {
     const uint64_t n = layer_outcomes_[index(layer)][index(LayerOutcome::kAnswered)].value();
     answered += n;
-    if (!deflecting(layer)) continue;
+    if (!pipeline::deflects(layer)) continue;
     deflected += n;
     saved += tokens_[index(layer)][0].value() + tokens_[index(layer)][1].value();
   }

@@ -53,6 +53,11 @@ inline constexpr std::size_t kLayerCount = 4;
 // "l1a", "l1b", "l2", "l3". Pure.
 std::string_view to_string(LayerId layer);
 
+// True for the caches (L1a, L1b), whose answers are hits. Pure.
+constexpr bool is_cache(LayerId layer) { return layer == LayerId::kL1a || layer == LayerId::kL1b; }
+// True for every layer but the cloud: an answer from it saved a provider call. Pure.
+constexpr bool deflects(LayerId layer) { return layer != LayerId::kL3; }
+
 struct Answer {
   LayerId layer = LayerId::kL3;
   std::optional<api::Json> completion;               // a whole chat.completion, or
@@ -65,7 +70,7 @@ struct Answer {
   std::string native_json;
   bool native_stream = false;
   std::optional<double> similarity;                  // for semantic hits
-  bool deflected() const { return layer != LayerId::kL3; }
+  bool deflected() const { return deflects(layer); }
   // Fills `completion` from `completion_json` when only the text is there; false when that text
   // is not a JSON object. Not thread-safe.
   bool parse_completion();

@@ -51,22 +51,6 @@ void Pipeline::store_before(std::size_t index, const ChatRequest& request, const
   for (std::size_t i = 0; i < index; ++i) layers_[i]->store(request, completion);
 }
 
-namespace {
-
-bool is_cache(LayerId layer) { return layer == LayerId::kL1a || layer == LayerId::kL1b; }
-
-}  // namespace
-
-std::string_view to_string(LayerOutcome outcome) {
-  switch (outcome) {
-    case LayerOutcome::kAnswered: return "answered";
-    case LayerOutcome::kPassed: return "passed";
-    case LayerOutcome::kBypassed: return "bypassed";
-    case LayerOutcome::kFailed: return "failed";
-  }
-  return "failed";
-}
-
 asio::awaitable<Result<Answer>> Pipeline::handle(ChatRequest request) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const LayerId id = layers_[i]->id();
