@@ -57,11 +57,14 @@ struct Upstream {
   Upstream() {
     log::init("off");
     config::Config config;
-    config.external_llm_url = server.url("");
-    config.external_llm_api_key = std::string(kKey);
     config.l3_timeout_secs = 10;
-    openai = providers::make_openai_provider(config, http);
-    anthropic = providers::make_anthropic_provider(config, http);
+    config::UpstreamTarget target;
+    target.name = "openai";
+    target.url = server.url("");
+    openai = providers::make_openai_provider({target, std::string(kKey), config}, http);
+    target.name = "anthropic";
+    target.provider = config::Provider::kAnthropic;
+    anthropic = providers::make_anthropic_provider({target, std::string(kKey), config}, http);
   }
 };
 

@@ -122,6 +122,7 @@ http::Headers layer_headers(const pipeline::Answer& answer, const WriteOptions& 
   http::Headers headers{{"X-Isartor-Layer", std::string(pipeline::to_string(answer.layer))},
                         {"X-Isartor-Deflected", answer.deflected() ? "true" : "false"},
                         {"X-Isartor-Cache", std::string(cache_outcome(options.cache_looked_up, answer.layer))}};
+  if (!answer.provider.empty()) headers.emplace_back("X-Isartor-Provider", answer.provider);
   if (answer.similarity) headers.emplace_back("X-Isartor-Similarity", fmt::format("{:.4f}", *answer.similarity));
   return headers;
 }

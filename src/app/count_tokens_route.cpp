@@ -76,7 +76,7 @@ asio::awaitable<Result<RouteAnswer>> answer_count_tokens(const CountTokensRoute&
     native.endpoint = providers::NativeEndpoint::kCountTokens;
     native.body = std::move(body);
     native.headers = std::move(headers);
-    auto counted = co_await route.provider->call_native(native);
+    auto counted = co_await route.upstream->call_native(native);
     if (!counted) co_return std::unexpected(counted.error());
     co_return provider_count(*counted);
   }

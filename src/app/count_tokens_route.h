@@ -11,12 +11,12 @@
 #include "app/embeddings_route.h"
 #include "core/result.h"
 #include "inference/embedder.h"
-#include "providers/provider_client.h"
+#include "providers/upstream_chain.h"
 
 namespace isartor::app {
 
 struct CountTokensRoute {
-  providers::ProviderClient* provider = nullptr;
+  providers::UpstreamChain* upstream = nullptr;  // L3's providers
   bool provider_counts = false;              // the provider has count_tokens (Anthropic)
   inference::Embedder* tokenizer = nullptr;  // for estimates; null: UTF-8 bytes / 4
   std::string tokenizer_name;

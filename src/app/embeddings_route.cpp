@@ -73,9 +73,9 @@ asio::awaitable<Result<RouteAnswer>> answer_embeddings(const EmbeddingsRoute& ro
     providers::NativeRequest native;
     native.endpoint = providers::NativeEndpoint::kEmbeddings;
     native.body = std::move(body);
-    response = co_await route.provider->call_native(native);
+    response = co_await route.upstream->call_native(native);
     if (response && !(response->contains("data") && (*response)["data"].is_array())) {
-      response = fail(ErrorCode::kUpstream, "upstream provider " + std::string(route.provider->name()) +
+      response = fail(ErrorCode::kUpstream, "upstream provider " + std::string(route.upstream->primary()) +
                                                 " answered embeddings without a 'data' array");
     }
   }

@@ -12,7 +12,7 @@
 #include "http/server.h"
 #include "inference/embedder.h"
 #include "pipeline/layer.h"
-#include "providers/provider_client.h"
+#include "providers/upstream_chain.h"
 
 namespace isartor::app {
 
@@ -25,7 +25,7 @@ struct RouteAnswer {
 struct EmbeddingsRoute {
   inference::Embedder* embedder = nullptr;  // the local model; null when it is not loaded
   std::string local_model;                  // the name it answers to (embedding_model_name())
-  providers::ProviderClient* provider = nullptr;
+  providers::UpstreamChain* upstream = nullptr;  // L3's providers
   cache::CacheBackend* cache = nullptr;     // null when the exact cache is off
 };
 

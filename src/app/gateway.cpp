@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <llama.h>
-#include <openssl/crypto.h>
 
 #include "api/anthropic.h"
 #include "api/completions.h"
@@ -69,8 +68,10 @@ constexpr const char* kAccessTarget = "isartor::access";
 // body bytes in and out. Status 0: the client left before an answer began.
 void log_access(const http::Request& request, const MeteredResponder& responder, std::chrono::nanoseconds took) {
   const auto layer = responder.layer();
-  LOG_INFO(kAccessTarget, "{} {} {} layer={} {:.2f}ms in={} out={}", request.method, request.path, responder.status(),
-           layer ? pipeline::to_string(*layer) : std::string_view("-"),
+  const policy::Client* client = responder.client();
+  LOG_INFO(kAccessTarget, "{} {} {} layer={} key={} {:.2f}ms in={} out={}", request.method, request.path,
+           responder.status(), layer ? pipeline::to_string(*layer) : std::string_view("-"),
+           client ? std::string_view(client->name()) : std::string_view("-"),
            std::chrono::duration<double, std::milli>(took).count(), request.body.size(), responder.bytes());
 }
 
@@ -96,6 +97,26 @@ class ExchangeRecord {
   const http::Request& request_;
   const MeteredResponder& responder_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+// A client's limits as the chain applies them: with free cache hits, the request is admitted only
+// when it goes past the caches, and only answers from beyond them spend tokens.
+class ClientBudget final : public pipeline::RequestBudget {
+ public:
+  ClientBudget(policy::Client& client, bool count_cache_hits) : client_(client), count_cache_hits_(count_cache_hits) {}
+  Result<void> before_uncached() override {
+    if (count_cache_hits_) return {};  // admitted at the edge
+    return client_.admit(policy::Clock::now());
+  }
+  void on_usage(pipeline::LayerId layer, const api::Usage& usage) override {
+    if (!count_cache_hits_ && pipeline::is_cache(layer)) return;
+    client_.charge(policy::Clock::now(), static_cast<uint64_t>(std::max<int64_t>(0, usage.prompt_tokens) +
+                                                               std::max<int64_t>(0, usage.completion_tokens)));
+  }
+
+ private:
+  policy::Client& client_;
+  const bool count_cache_hits_;
 };
 
 // Counts a request in flight for as long as it lives.
@@ -167,14 +188,15 @@ core::ConnectionBudget budget_for(const config::Config& config) {
 Gateway::Gateway(config::Config config)
     : config_(std::move(config)),
       connections_(budget_for(config_)),
-      gateway_key_digest_(sha256(config_.gateway_api_key)),
+      clients_(std::make_unique<policy::Clients>(config_)),
       http_client_(std::make_unique<providers::HttpClient>(
           providers::HttpClientLimits{static_cast<long>(connections_.upstream), config_.max_response_bytes})) {
   Components components = build_components(config_, *http_client_);
-  provider_ = std::move(components.provider);
+  upstream_ = std::move(components.upstream);
   embedder_ = std::move(components.embedder);
   exact_cache_ = std::move(components.exact_cache);
-  metrics_ = std::make_shared<metrics::GatewayMetrics>(route_labels(), std::string(config::to_string(config_.llm_provider)));
+  metrics_ = std::make_shared<metrics::GatewayMetrics>(route_labels(), upstream_->names());
+  upstream_->set_observer(metrics_.get());
   pipeline_ = std::make_unique<pipeline::Pipeline>(std::move(components.layers), metrics_);
   if (components.l2_loader) l2_loader_ = std::jthread(std::move(components.l2_loader));
 }
@@ -214,13 +236,6 @@ http::Response Gateway::render_error(std::string_view path, const Error& error) 
   return response;
 }
 
-bool Gateway::authorized(const http::Request& request) const {
-  if (config_.gateway_api_key.empty()) return true;
-  // Comparing digests keeps the comparison constant-time and independent of the key's length.
-  auto got = sha256(presented_key(request));
-  return CRYPTO_memcmp(gateway_key_digest_.data(), got.data(), got.size()) == 0;
-}
-
 http::Response Gateway::health() const {
   api::Json layers = api::Json::object();
   auto describe = [](const pipeline::LayerStatus& s) {
@@ -231,7 +246,16 @@ http::Response Gateway::health() const {
   }
   if (config::semantic_cache_enabled(config_)) layers["l1b"] = describe({true, false, "embedding model unavailable (see start-up log)"});
   for (const auto& layer : pipeline_->layers()) layers[std::string(pipeline::to_string(layer->id()))] = describe(layer->status());
-  layers["l3"]["provider"] = config::to_string(config_.llm_provider);
+  layers["l3"]["provider"] = upstream_->primary();
+  api::Json upstreams = api::Json::array();
+  for (const auto& member : upstream_->status()) {
+    upstreams.push_back({{"name", member.name},
+                         {"ready", member.ready},
+                         {"circuit", providers::to_string(member.breaker)},
+                         {"keys", member.keys},
+                         {"keys_available", member.keys_available}});
+  }
+  layers["l3"]["providers"] = std::move(upstreams);
   auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   return json_response(200, {{"status", "ok"}, {"version", ISARTOR_VERSION}, {"uptime_secs", uptime}, {"layers", layers}});
 }
@@ -287,7 +311,7 @@ http::Response Gateway::model(const http::Request& request, std::string_view id)
 
 // Everything but the chat routes is answered synchronously; std::nullopt means "a chat route".
 // (Kept out of the coroutine: g++ 12 miscompiles initializer lists inside coroutine frames.)
-std::optional<http::Response> Gateway::route(const http::Request& request) const {
+std::optional<http::Response> Gateway::route(const http::Request& request, const policy::Client* client) const {
   const std::string& path = request.path;
   const Route* route = nullptr;
   bool path_known = false;
@@ -305,7 +329,7 @@ std::optional<http::Response> Gateway::route(const http::Request& request) const
   }
   if (path == "/healthz") return json_response(200, {{"status", "ok"}});
   if (path == "/health") return health();
-  if (!authorized(request)) {
+  if (client == nullptr) {
     return render_error(path, Error(ErrorCode::kUnauthorized,
                                     "invalid or missing gateway API key: send it as 'X-API-Key: <key>' or "
                                     "'Authorization: Bearer <key>'"));
@@ -324,6 +348,8 @@ http::Response Gateway::scrape() const {
   for (const auto& layer : pipeline_->layers()) {
     readings.layers.push_back({layer->id(), layer->status().ready, layer->cache_stats()});
   }
+  readings.upstreams = upstream_->status();
+  for (const policy::Client* client : clients_->all()) readings.clients.push_back({client->name(), client->reading()});
   return {200, std::string(metrics::kExpositionContentType), {}, metrics_->render(readings)};
 }
 
@@ -336,17 +362,19 @@ asio::awaitable<void> Gateway::handle(const http::Request& request, http::Respon
 }
 
 asio::awaitable<void> Gateway::serve(const http::Request& request, MeteredResponder& responder) {
-  if (auto response = route(request)) {
+  policy::Client* client = clients_->identify(presented_key(request));
+  responder.set_client(client);
+  if (auto response = route(request, client)) {
     co_await responder.send(std::move(*response));
     co_return;
   }
   if (request.path == "/v1/embeddings" || request.path == "/embeddings" ||
       request.path == "/v1/messages/count_tokens") {
-    auto response = co_await json_route(request);
+    auto response = co_await json_route(request, *client);
     co_await responder.send(std::move(response));
     co_return;
   }
-  co_await chat(format_of(request.path), request, responder);
+  co_await chat(format_of(request.path), request, *client, responder);
 }
 
 namespace {
@@ -487,16 +515,17 @@ http::Response Gateway::admin(const http::Request& request) const {
   return json_response(200, {{"deleted", deleted}});
 }
 
-asio::awaitable<http::Response> Gateway::json_route(const http::Request& request) {
+asio::awaitable<http::Response> Gateway::json_route(const http::Request& request, policy::Client& client) {
+  if (auto admitted = client.admit(policy::Clock::now()); !admitted) co_return render_error(request.path, admitted.error());
   auto body = parse_body(request);
   if (!body) co_return render_error(request.path, body.error());
   Result<RouteAnswer> answer = fail(ErrorCode::kInternal, "unreachable");
   if (request.path == "/v1/messages/count_tokens") {
-    CountTokensRoute route{provider_.get(), config_.llm_provider == config::Provider::kAnthropic, embedder_.get(),
+    CountTokensRoute route{upstream_.get(), config_.llm_provider == config::Provider::kAnthropic, embedder_.get(),
                            embedding_model_name(config_), config_.external_llm_model};
     answer = co_await answer_count_tokens(route, std::move(*body), forwarded_headers(request));
   } else {
-    EmbeddingsRoute route{embedder_.get(), embedding_model_name(config_), provider_.get(), exact_cache_.get()};
+    EmbeddingsRoute route{embedder_.get(), embedding_model_name(config_), upstream_.get(), exact_cache_.get()};
     answer = co_await answer_embeddings(
         route, std::move(*body), cache_policy(request, config_.cache_scope, std::chrono::seconds(config_.cache_ttl_secs)));
   }
@@ -508,8 +537,15 @@ asio::awaitable<http::Response> Gateway::json_route(const http::Request& request
   co_return http::Response{200, "application/json", std::move(answer->headers), std::move(answer->body)};
 }
 
-asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request& request,
+asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request& request, policy::Client& client,
                                     MeteredResponder& responder) {
+  if (clients_->count_cache_hits()) {
+    if (auto admitted = client.admit(policy::Clock::now()); !admitted) {
+      auto response = render_error(request.path, admitted.error());
+      co_await responder.send(std::move(response));
+      co_return;
+    }
+  }
   auto body = parse_body(request);
   if (!body) {
     auto response = render_error(request.path, body.error());
@@ -518,7 +554,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   }
   // Same format in as the provider's: the body goes upstream as the client wrote it.
   std::optional<providers::PassThrough> native;
-  if (provider_->speaks(format)) {
+  if (upstream_->speaks(format)) {
     native.emplace();
     native->body = *body;
     default_model(native->body, config_.external_llm_model);
@@ -545,6 +581,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   const api::Json& stream_flag_from = provider_only ? native->body : chat_request.body;
   chat_request.stream = format != api::WireFormat::kNative && stream_flag_from.value("stream", false) == true;
   chat_request.native = std::move(native);
+  chat_request.budget = std::make_shared<ClientBudget>(client, clients_->count_cache_hits());
 
   WriteOptions options;
   options.format = format;

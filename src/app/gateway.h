@@ -17,7 +17,8 @@
 #include "inference/embedder.h"
 #include "pipeline/pipeline.h"
 #include "providers/http_client.h"
-#include "providers/provider_client.h"
+#include "policy/clients.h"
+#include "providers/upstream_chain.h"
 
 namespace isartor::app {
 
@@ -39,9 +40,9 @@ class Gateway {
  private:
   config::Config config_;
   core::ConnectionBudget connections_;  // from the open-files limit, raised at construction
-  Sha256Digest gateway_key_digest_;  // of config_.gateway_api_key, hashed once
+  std::unique_ptr<policy::Clients> clients_;  // the gateway keys and their limits
   std::unique_ptr<providers::HttpClient> http_client_;
-  std::shared_ptr<providers::ProviderClient> provider_;  // L3's, also for pass-through routes
+  std::shared_ptr<providers::UpstreamChain> upstream_;  // L3's providers, also for the native routes
   std::shared_ptr<inference::Embedder> embedder_;        // L1b's model; null when unavailable
   std::shared_ptr<cache::CacheBackend> exact_cache_;     // L1a's store; null when L1a is off
   std::shared_ptr<metrics::GatewayMetrics> metrics_;     // the pipeline's observer too
@@ -52,8 +53,8 @@ class Gateway {
   // serves; declared last so it is stopped and joined before the layers it feeds go away.
   std::jthread l2_loader_;
 
-  bool authorized(const http::Request& request) const;
-  std::optional<http::Response> route(const http::Request& request) const;
+  // Everything but the chat and JSON routes; std::nullopt for those. `client`: null = unauthorized.
+  std::optional<http::Response> route(const http::Request& request, const policy::Client* client) const;
   http::Response health() const;
   http::Response scrape() const;  // GET /metrics
   // GET /admin/cache/stats, POST /admin/cache/flush, DELETE /admin/cache/entry.
@@ -64,8 +65,9 @@ class Gateway {
   http::Response models(const http::Request& request) const;
   http::Response model(const http::Request& request, std::string_view id) const;
   // The JSON routes besides chat: /v1/embeddings and /v1/messages/count_tokens.
-  boost::asio::awaitable<http::Response> json_route(const http::Request& request);
-  boost::asio::awaitable<void> chat(api::WireFormat format, const http::Request& request,
+  boost::asio::awaitable<http::Response> json_route(const http::Request& request, policy::Client& client);
+  // `client` is admitted here when cache hits count, otherwise before L2/L3 (pipeline::RequestBudget).
+  boost::asio::awaitable<void> chat(api::WireFormat format, const http::Request& request, policy::Client& client,
                                     MeteredResponder& responder);
 };
 

@@ -184,8 +184,8 @@ Components build_components(const config::Config& config, providers::HttpClient&
     c.embedder = load_embedder(config, name);
     if (c.embedder) c.layers.push_back(build_semantic_layer(config, c.embedder, name));
   }
-  c.provider = providers::make_provider(config, http);
-  auto cloud = std::make_unique<pipeline::CloudLayer>(c.provider);
+  c.upstream = providers::UpstreamChain::build(config, http);
+  auto cloud = std::make_unique<pipeline::CloudLayer>(c.upstream);
   if (config.enable_slm_router) c.layers.push_back(build_local_model_layer(config, http, *cloud, c.l2_loader));
   c.layers.push_back(std::move(cloud));
   return c;

@@ -13,13 +13,13 @@
 #include "inference/llama_embedder.h"
 #include "pipeline/layer.h"
 #include "providers/http_client.h"
-#include "providers/provider_client.h"
+#include "providers/upstream_chain.h"
 
 namespace isartor::app {
 
 struct Components {
   std::vector<std::unique_ptr<pipeline::Layer>> layers;  // L1a, L1b, L2, L3 as configured
-  std::shared_ptr<providers::ProviderClient> provider;   // L3's, also for pass-through routes
+  std::shared_ptr<providers::UpstreamChain> upstream;   // L3's providers, also for the native routes
   std::shared_ptr<inference::LlamaEmbedder> embedder;    // L1b's model; null when unavailable
   std::shared_ptr<cache::CacheBackend> exact_cache;      // L1a's store; null when L1a is off
   // Brings L2's model (hub download and load, or the sidecar's first answer) once run on a

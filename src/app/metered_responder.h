@@ -6,6 +6,7 @@
 
 #include "http/server.h"
 #include "pipeline/layer.h"
+#include "policy/clients.h"
 
 namespace isartor::app {
 
@@ -30,6 +31,9 @@ class MeteredResponder final : public http::Responder {
   boost::asio::awaitable<bool> end_stream() override { co_return co_await inner_.end_stream(); }
 
   void set_layer(pipeline::LayerId layer) { layer_ = layer; }
+  void set_client(const policy::Client* client) { client_ = client; }
+  // The gateway key's client; null until identified (or for an unknown key).
+  const policy::Client* client() const { return client_; }
   // 0 until a response or stream began.
   int status() const { return status_; }
   uint64_t bytes() const { return bytes_; }
@@ -40,6 +44,7 @@ class MeteredResponder final : public http::Responder {
   int status_ = 0;
   uint64_t bytes_ = 0;
   std::optional<pipeline::LayerId> layer_;
+  const policy::Client* client_ = nullptr;
 };
 
 }  // namespace isartor::app

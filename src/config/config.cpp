@@ -13,7 +13,10 @@
 #include <string_view>
 #include <type_traits>
 
+#include <nlohmann/json.hpp>
+
 #include "config/text.h"
+#include "core/sha256.h"
 
 extern char** environ;
 
@@ -52,6 +55,9 @@ constexpr std::array<EnumName<Provider>, 4> kProviders{{{"openai", Provider::kOp
                                                         {"azure", Provider::kAzure},
                                                         {"anthropic", Provider::kAnthropic},
                                                         {"xai", Provider::kXai}}};
+
+constexpr std::array<EnumName<KeyStrategy>, 2> kKeyStrategies{
+    {{"round_robin", KeyStrategy::kRoundRobin}, {"priority", KeyStrategy::kPriority}}};
 
 template <class E, size_t N>
 const char* enum_name(const std::array<EnumName<E>, N>& names, E value) {
@@ -149,6 +155,16 @@ void check_url(std::string_view name, std::string_view value,
   reject(name, value, false, "a URL " + accepted);
 }
 
+// A key kept in a file (a mounted secret): its first line's content, trailing blanks dropped.
+std::string read_key_file(std::string_view name, const std::string& path) {
+  auto content = detail::read_file(path);
+  if (!content) reject(name, path, false, "a readable file (" + content.error() + ")");
+  const std::string_view key = std::string_view(*content).substr(0, content->find_last_not_of(" \t\r\n") + 1);
+  if (key.empty()) reject(name, path, false, "a file containing the API key (it is empty)");
+  check_secret(name, key);
+  return std::string(key);
+}
+
 struct HostPort {
   std::string host;
   uint16_t port = 0;
@@ -197,6 +213,11 @@ auto at(T Config::*member) {
 template <class S, class T>
 auto at(S Config::*section, T S::*member) {
   return [section, member](auto& config) -> auto& { return (config.*section).*member; };
+}
+
+template <class S, class T, class U>
+auto at(S Config::*section, T S::*sub, U T::*member) {
+  return [section, sub, member](auto& config) -> auto& { return ((config.*section).*sub).*member; };
 }
 
 template <class Access>
@@ -280,12 +301,199 @@ Field host_port_field() {
           }};
 }
 
+std::string masked_list(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const std::string& key : keys) out += (out.empty() ? "" : ",") + mask_secret(key);
+  return out;
+}
+
+// ISARTOR__EXTERNAL_LLM_API_KEYS: comma-separated keys, blanks around them ignored.
+Field key_list_field(std::string_view name, std::vector<std::string> ResilienceConfig::*member) {
+  return {name, false,
+          [name, member](Config& c, const std::string& v) {
+            std::vector<std::string> keys;
+            std::string_view rest = v;
+            while (!rest.empty()) {
+              const size_t comma = rest.find(',');
+              const std::string_view key = detail::trim(rest.substr(0, comma));
+              if (!key.empty()) {
+                check_secret(name, key);
+                keys.emplace_back(key);
+              }
+              rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            }
+            c.resilience.*member = std::move(keys);
+          },
+          [member](const Config& c) { return masked_list(c.resilience.*member); }};
+}
+
+// One entry of ISARTOR__FALLBACK_PROVIDERS; `where` names it in errors ("entry 2").
+UpstreamTarget parse_upstream_target(std::string_view name, const nlohmann::json& entry, const std::string& where) {
+  constexpr std::string_view kShape =
+      "a JSON list of objects {\"provider\", \"url\", \"api_key\" | \"api_keys\" | \"api_key_file\", \"model\", "
+      "\"name\", \"azure_deployment_id\"}";
+  auto bad = [&](const std::string& why) -> void {
+    throw ConfigError(fmt::format("invalid {}: {} {}; expected {}", name, where, why, kShape));
+  };
+  if (!entry.is_object()) bad("is not an object");
+  auto text = [&](const char* field) -> std::string {
+    const auto it = entry.find(field);
+    if (it == entry.end()) return {};
+    if (!it->is_string()) bad(fmt::format("has a non-string \"{}\"", field));
+    return it->get<std::string>();
+  };
+  static constexpr std::array<std::string_view, 8> kKnown{"provider", "url",   "api_key", "api_keys",
+                                                          "api_key_file", "model", "name", "azure_deployment_id"};
+  for (const auto& [field, value] : entry.items()) {
+    if (std::ranges::find(kKnown, field) == kKnown.end()) bad(fmt::format("has an unknown field \"{}\"", field));
+  }
+  UpstreamTarget target;
+  const std::string provider = text("provider");
+  if (provider.empty()) bad("has no \"provider\"");
+  target.provider = parse_enum(fmt::format("{} {} \"provider\"", name, where), provider, kProviders);
+  target.url = text("url");
+  check_url(fmt::format("{} {} \"url\"", name, where), target.url, {"http://", "https://"});
+  const std::string key_name = fmt::format("{} {} key", name, where);
+  if (std::string key = text("api_key"); !key.empty()) {
+    check_secret(key_name, key);
+    target.api_keys.push_back(std::move(key));
+  }
+  if (const auto it = entry.find("api_keys"); it != entry.end()) {
+    if (!it->is_array()) bad("has an \"api_keys\" that is not a list of strings");
+    for (const auto& key : *it) {
+      if (!key.is_string()) bad("has an \"api_keys\" that is not a list of strings");
+      check_secret(key_name, key.get<std::string>());
+      target.api_keys.push_back(key.get<std::string>());
+    }
+  }
+  if (const std::string path = text("api_key_file"); !path.empty()) target.api_keys.push_back(read_key_file(key_name, path));
+  target.model = text("model");
+  target.name = text("name");
+  target.azure_deployment_id = text("azure_deployment_id");
+  if (target.provider == Provider::kAzure && (target.url.empty() || target.azure_deployment_id.empty())) {
+    bad("is azure without \"url\" and \"azure_deployment_id\"");
+  }
+  return target;
+}
+
+// A JSON list of objects, each checked by `entry` (which throws ConfigError); the raw value is
+// never echoed since it holds keys.
+template <class T, class Parse>
+std::vector<T> parse_json_list(std::string_view name, const std::string& value, Parse entry) {
+  std::vector<T> out;
+  if (detail::trim(value).empty()) return out;
+  const nlohmann::json list = nlohmann::json::parse(value, nullptr, false);
+  if (list.is_discarded() || !list.is_array()) {
+    throw ConfigError(fmt::format("invalid {}: not a JSON list (value hidden: it may hold keys)", name));
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) out.push_back(entry(list[i], fmt::format("entry {}", i + 1)));
+  return out;
+}
+
+bool is_sha256_hex(std::string_view text) {
+  return text.size() == 64 && std::ranges::all_of(text, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// One entry of ISARTOR__GATEWAY_API_KEYS.
+GatewayKey parse_gateway_key(std::string_view name, const nlohmann::json& entry, const std::string& where) {
+  constexpr std::string_view kShape =
+      "a JSON list of objects {\"name\", \"key\" | \"key_sha256\" (64 lower-case hex), \"requests_per_minute\", "
+      "\"tokens_per_minute\"}";
+  auto bad = [&](const std::string& why) -> void {
+    throw ConfigError(fmt::format("invalid {}: {} {}; expected {}", name, where, why, kShape));
+  };
+  if (!entry.is_object()) bad("is not an object");
+  static constexpr std::array<std::string_view, 5> kKnown{"name", "key", "key_sha256", "requests_per_minute",
+                                                          "tokens_per_minute"};
+  for (const auto& [field, value] : entry.items()) {
+    if (std::ranges::find(kKnown, field) == kKnown.end()) bad(fmt::format("has an unknown field \"{}\"", field));
+  }
+  GatewayKey key;
+  const auto name_it = entry.find("name");
+  if (name_it == entry.end() || !name_it->is_string() || name_it->get<std::string>().empty()) bad("has no \"name\"");
+  key.name = name_it->get<std::string>();
+  const auto clear = entry.find("key");
+  const auto digest = entry.find("key_sha256");
+  if ((clear == entry.end()) == (digest == entry.end())) bad("needs exactly one of \"key\" and \"key_sha256\"");
+  if (clear != entry.end()) {
+    if (!clear->is_string() || clear->get<std::string>().empty()) bad("has a \"key\" that is not a string");
+    check_secret(fmt::format("{} {} key", name, where), clear->get<std::string>());
+    key.sha256_hex = to_hex(sha256(clear->get<std::string>()));
+  } else {
+    if (!digest->is_string() || !is_sha256_hex(digest->get<std::string>())) bad("has a \"key_sha256\" that is not 64 lower-case hex digits");
+    key.sha256_hex = digest->get<std::string>();
+  }
+  for (auto [field, member] : {std::pair{"requests_per_minute", &RateLimits::requests_per_minute},
+                               std::pair{"tokens_per_minute", &RateLimits::tokens_per_minute}}) {
+    const auto it = entry.find(field);
+    if (it == entry.end()) continue;
+    if (!it->is_number_unsigned()) bad(fmt::format("has a \"{}\" that is not a whole number >= 0", field));
+    key.limits.*member = it->get<uint64_t>();
+  }
+  return key;
+}
+
+Field gateway_keys_field() {
+  constexpr std::string_view kName = "ISARTOR__GATEWAY_API_KEYS";
+  return {kName, false,
+          [kName](Config& c, const std::string& v) {
+            c.gateway_api_keys = parse_json_list<GatewayKey>(kName, v, [kName](const nlohmann::json& e, const std::string& where) {
+              return parse_gateway_key(kName, e, where);
+            });
+            std::set<std::string> names;
+            for (const GatewayKey& key : c.gateway_api_keys) {
+              if (!names.insert(key.name).second) {
+                throw ConfigError(fmt::format("invalid {}: the name \"{}\" is used twice", kName, key.name));
+              }
+            }
+          },
+          [](const Config& c) {
+            nlohmann::json list = nlohmann::json::array();
+            for (const GatewayKey& k : c.gateway_api_keys) {
+              list.push_back({{"name", k.name},
+                              {"key_sha256", k.sha256_hex.substr(0, 8) + "…"},
+                              {"requests_per_minute", k.limits.requests_per_minute},
+                              {"tokens_per_minute", k.limits.tokens_per_minute}});
+            }
+            return list.empty() ? std::string() : list.dump();
+          }};
+}
+
+Field fallback_providers_field() {
+  constexpr std::string_view kName = "ISARTOR__FALLBACK_PROVIDERS";
+  return {kName, false,
+          [kName](Config& c, const std::string& v) {
+            c.resilience.fallback_providers = parse_json_list<UpstreamTarget>(
+                kName, v, [kName](const nlohmann::json& e, const std::string& where) {
+                  return parse_upstream_target(kName, e, where);
+                });
+          },
+          [](const Config& c) {
+            nlohmann::json list = nlohmann::json::array();
+            for (const UpstreamTarget& t : c.resilience.fallback_providers) {
+              nlohmann::json entry = {{"provider", to_string(t.provider)}, {"keys", masked_list(t.api_keys)}};
+              if (!t.name.empty()) entry["name"] = t.name;
+              if (!t.url.empty()) entry["url"] = t.url;
+              if (!t.model.empty()) entry["model"] = t.model;
+              if (!t.azure_deployment_id.empty()) entry["azure_deployment_id"] = t.azure_deployment_id;
+              list.push_back(std::move(entry));
+            }
+            return list.empty() ? std::string() : list.dump();
+          }};
+}
+
 // Every known variable, once. Order is the order values are validated in.
 const std::vector<Field>& fields() {
   static const std::vector<Field> table = [] {
     return std::vector<Field>{
         host_port_field(),
         secret_field("ISARTOR__GATEWAY_API_KEY", at(&Config::gateway_api_key)),
+        gateway_keys_field(),
+        integer_field("ISARTOR__RATE_LIMIT__REQUESTS_PER_MINUTE",
+                      at(&Config::rate_limit, &RateLimitConfig::defaults, &RateLimits::requests_per_minute), uint64_t{0}),
+        integer_field("ISARTOR__RATE_LIMIT__TOKENS_PER_MINUTE",
+                      at(&Config::rate_limit, &RateLimitConfig::defaults, &RateLimits::tokens_per_minute), uint64_t{0}),
+        bool_field("ISARTOR__RATE_LIMIT__COUNT_CACHE_HITS", at(&Config::rate_limit, &RateLimitConfig::count_cache_hits)),
         integer_field("ISARTOR__MAX_BODY_BYTES", at(&Config::max_body_bytes), uint64_t{1}),
         integer_field("ISARTOR__MAX_RESPONSE_BYTES", at(&Config::max_response_bytes), uint64_t{1}),
         integer_field("ISARTOR__HEADER_TIMEOUT_SECS", at(&Config::header_timeout_secs), 1),
@@ -360,6 +568,19 @@ const std::vector<Field>& fields() {
         text_field("ISARTOR__AZURE_DEPLOYMENT_ID", at(&Config::azure_deployment_id)),
         text_field("ISARTOR__AZURE_API_VERSION", at(&Config::azure_api_version)),
         integer_field("ISARTOR__ANTHROPIC_MAX_TOKENS", at(&Config::anthropic_max_tokens), 1),
+        fallback_providers_field(),
+        key_list_field("ISARTOR__EXTERNAL_LLM_API_KEYS", &ResilienceConfig::more_api_keys),
+        enum_field("ISARTOR__KEY_STRATEGY", at(&Config::resilience, &ResilienceConfig::key_strategy), kKeyStrategies),
+        integer_field("ISARTOR__KEY_COOLDOWN_SECS", at(&Config::resilience, &ResilienceConfig::key_cooldown_secs), 0),
+        integer_field("ISARTOR__RETRY__MAX_ATTEMPTS", at(&Config::resilience, &ResilienceConfig::max_attempts), 1, 20),
+        integer_field("ISARTOR__RETRY__INITIAL_BACKOFF_MS",
+                      at(&Config::resilience, &ResilienceConfig::initial_backoff_ms), 0),
+        integer_field("ISARTOR__RETRY__MAX_BACKOFF_MS", at(&Config::resilience, &ResilienceConfig::max_backoff_ms), 0),
+        integer_field("ISARTOR__RETRY__DEADLINE_SECS", at(&Config::resilience, &ResilienceConfig::deadline_secs), 1),
+        integer_field("ISARTOR__CIRCUIT_BREAKER__FAILURES",
+                      at(&Config::resilience, &ResilienceConfig::breaker_failures), 0),
+        integer_field("ISARTOR__CIRCUIT_BREAKER__OPEN_SECS",
+                      at(&Config::resilience, &ResilienceConfig::breaker_open_secs), 1),
         bool_field("ISARTOR__ENABLE_MONITORING", at(&Config::enable_monitoring)),
     };
   }();
@@ -405,16 +626,7 @@ void merge(const std::map<std::string, std::string>& source, std::string_view so
 // ISARTOR__EXTERNAL_LLM_API_KEY_FILE fills the key when the key itself is empty.
 void resolve_api_key_file(Config& config) {
   if (!config.external_llm_api_key.empty() || config.external_llm_api_key_file.empty()) return;
-  const std::string& path = config.external_llm_api_key_file;
-  auto content = detail::read_file(path);
-  if (!content) reject(kApiKeyFileName, path, false, "a readable file (" + content.error() + ")");
-  const std::string_view key =
-      std::string_view(*content).substr(0, content->find_last_not_of(" \t\r\n") + 1);
-  if (key.empty()) {
-    reject(kApiKeyFileName, path, false, "a file containing the API key (it is empty)");
-  }
-  check_secret(kApiKeyFileName, key);
-  config.external_llm_api_key = std::string(key);
+  config.external_llm_api_key = read_key_file(kApiKeyFileName, config.external_llm_api_key_file);
   config.sources[std::string(kApiKeyName)] = std::string(kApiKeyFileName);
 }
 
@@ -531,6 +743,29 @@ const char* to_string(CacheScope value) { return enum_name(kCacheScopes, value);
 const char* to_string(RouterBackend value) { return enum_name(kRouterBackends, value); }
 const char* to_string(Provider value) { return enum_name(kProviders, value); }
 const char* to_string(SemanticIndex value) { return enum_name(kSemanticIndexes, value); }
+const char* to_string(KeyStrategy value) { return enum_name(kKeyStrategies, value); }
+
+std::vector<UpstreamTarget> upstream_targets(const Config& config) {
+  std::vector<UpstreamTarget> chain;
+  UpstreamTarget& primary = chain.emplace_back();
+  primary.provider = config.llm_provider;
+  primary.url = config.external_llm_url;
+  if (!config.external_llm_api_key.empty()) primary.api_keys.push_back(config.external_llm_api_key);
+  for (const std::string& key : config.resilience.more_api_keys) {
+    if (std::ranges::find(primary.api_keys, key) == primary.api_keys.end()) primary.api_keys.push_back(key);
+  }
+  primary.azure_deployment_id = config.azure_deployment_id;
+  chain.insert(chain.end(), config.resilience.fallback_providers.begin(), config.resilience.fallback_providers.end());
+  // Unique names, so a header or a metric tells two entries of one provider (two regions) apart.
+  std::set<std::string> taken;
+  for (UpstreamTarget& target : chain) {
+    const std::string base = target.name.empty() ? std::string(to_string(target.provider)) : target.name;
+    target.name = base;
+    for (int n = 2; !taken.insert(target.name).second; ++n) target.name = fmt::format("{}-{}", base, n);
+  }
+  return chain;
+}
+
 bool exact_cache_enabled(const Config& c) {
   return c.cache_mode == CacheMode::kBoth || c.cache_mode == CacheMode::kExact;
 }

@@ -17,6 +17,7 @@ enum class RouterBackend { kEmbedded, kVllm };
 enum class Provider { kOpenAI, kAzure, kAnthropic, kXai };
 enum class SemanticIndex { kAuto, kFlat, kHnsw };
 enum class ClassifyMode { kLogits, kGrammar };
+enum class KeyStrategy { kRoundRobin, kPriority };
 
 struct Layer2Config {
   // ISARTOR__LAYER2__SIDECAR_URL: an OpenAI-compatible server (llama-server, vLLM) to use instead
@@ -58,11 +59,62 @@ struct EmbeddingConfig {
   std::string sidecar_url;  // ISARTOR__EMBEDDING_SIDECAR__SIDECAR_URL
 };
 
+// One provider of the L3 chain: the primary (ISARTOR__LLM_PROVIDER and its variables) or an
+// entry of ISARTOR__FALLBACK_PROVIDERS.
+struct UpstreamTarget {
+  std::string name;                   // X-Isartor-Provider, /health, metrics; unique in the chain
+  Provider provider = Provider::kOpenAI;
+  std::string url;                    // base URL; empty = the provider's default
+  std::vector<std::string> api_keys;  // the key pool, in priority order; empty = calls fail (503)
+  std::string model;                  // the model this provider is asked for; empty = the request's
+  std::string azure_deployment_id;    // azure only (required there)
+};
+
+// How L3 keeps answering when a provider or key fails (README "Resilience").
+struct ResilienceConfig {
+  std::vector<UpstreamTarget> fallback_providers;  // ISARTOR__FALLBACK_PROVIDERS: a JSON list, tried in order
+  std::vector<std::string> more_api_keys;  // ISARTOR__EXTERNAL_LLM_API_KEYS: the primary's pool beyond its key
+  KeyStrategy key_strategy = KeyStrategy::kRoundRobin;  // ISARTOR__KEY_STRATEGY
+  int key_cooldown_secs = 60;    // ISARTOR__KEY_COOLDOWN_SECS: a key's rest after a 429/401/403 without Retry-After
+  // ISARTOR__RETRY__MAX_ATTEMPTS: calls to one provider per request (as nginx: each provider
+  // once, the SDKs retry on their own); another key after a refused one is free.
+  int max_attempts = 1;
+  int initial_backoff_ms = 200;  // ISARTOR__RETRY__INITIAL_BACKOFF_MS: full jitter, doubling per attempt
+  int max_backoff_ms = 5000;     // ISARTOR__RETRY__MAX_BACKOFF_MS
+  int deadline_secs = 180;       // ISARTOR__RETRY__DEADLINE_SECS: no attempt or wait starts past it
+  // ISARTOR__CIRCUIT_BREAKER__FAILURES: consecutive failures that open a provider's breaker;
+  // 0 = off. Only with a fallback: alone, skipping the provider would only fail faster.
+  int breaker_failures = 5;
+  int breaker_open_secs = 30;    // ISARTOR__CIRCUIT_BREAKER__OPEN_SECS: open this long, then one probe
+};
+
+// Per gateway key: 0 = no limit.
+struct RateLimits {
+  uint64_t requests_per_minute = 0;
+  uint64_t tokens_per_minute = 0;
+};
+
+// A client of the gateway, told apart by its key (logs, metrics, limits).
+struct GatewayKey {
+  std::string name;
+  std::string sha256_hex;  // of the key; a key given in clear is kept only as its digest
+  RateLimits limits;       // a zero falls back to ISARTOR__RATE_LIMIT__*
+};
+
+struct RateLimitConfig {
+  RateLimits defaults;            // ISARTOR__RATE_LIMIT__REQUESTS_PER_MINUTE / __TOKENS_PER_MINUTE
+  bool count_cache_hits = true;   // ISARTOR__RATE_LIMIT__COUNT_CACHE_HITS: false = cache hits are free
+};
+
 struct Config {
   // Server
   std::string host = "0.0.0.0";                // from ISARTOR__HOST_PORT
   uint16_t port = 8080;                        // from ISARTOR__HOST_PORT
   std::string gateway_api_key;                 // ISARTOR__GATEWAY_API_KEY; empty = auth off
+  // ISARTOR__GATEWAY_API_KEYS: a JSON list [{"name", "key" | "key_sha256", "requests_per_minute",
+  // "tokens_per_minute"}]; with GATEWAY_API_KEY (named "default") the keys the gateway accepts.
+  std::vector<GatewayKey> gateway_api_keys;
+  RateLimitConfig rate_limit;
   uint64_t max_body_bytes = 4 * 1024 * 1024;   // ISARTOR__MAX_BODY_BYTES
   uint64_t max_response_bytes = 16 * 1024 * 1024;  // ISARTOR__MAX_RESPONSE_BYTES (upstream answers)
   int header_timeout_secs = 30;                // ISARTOR__HEADER_TIMEOUT_SECS
@@ -107,6 +159,7 @@ struct Config {
   std::string azure_deployment_id;               // ISARTOR__AZURE_DEPLOYMENT_ID
   std::string azure_api_version = "2024-10-21";  // ISARTOR__AZURE_API_VERSION
   int anthropic_max_tokens = 4096;               // ISARTOR__ANTHROPIC_MAX_TOKENS (OpenAI->Anthropic default)
+  ResilienceConfig resilience;
 
   // Observability
   bool enable_monitoring = false;  // ISARTOR__ENABLE_MONITORING
@@ -155,6 +208,10 @@ std::string describe(const Config& config);
 // ("sk-…(51 chars)"); under 8 chars only the length ("…(5 chars)"). Pure.
 std::string mask_secret(const std::string& secret);
 
+// The L3 chain in order: the primary (named after its provider, its pool the key and then
+// ISARTOR__EXTERNAL_LLM_API_KEYS) and then each fallback. Pure.
+std::vector<UpstreamTarget> upstream_targets(const Config& config);
+
 // Whether the cache mode turns on the exact (L1a) / semantic (L1b) cache. Pure.
 bool exact_cache_enabled(const Config& config);
 bool semantic_cache_enabled(const Config& config);
@@ -169,5 +226,6 @@ const char* to_string(RouterBackend);
 const char* to_string(Provider);
 const char* to_string(SemanticIndex);
 const char* to_string(ClassifyMode);
+const char* to_string(KeyStrategy);
 
 }  // namespace isartor::config

@@ -13,6 +13,12 @@ struct GatewayMetrics::RouteCounters {
   Counter bytes_in, bytes_out;
 };
 
+struct GatewayMetrics::UpstreamCounters {
+  std::array<Counter, kStatuses> status;
+  std::array<Counter, providers::kAttemptOutcomeCount> outcome;
+  LatencyHistogram duration;
+};
+
 namespace {
 
 constexpr std::array<LayerId, pipeline::kLayerCount> kLayers{LayerId::kL1a, LayerId::kL1b, LayerId::kL2, LayerId::kL3};
@@ -35,25 +41,27 @@ std::string_view cache_label(LayerId layer) { return layer == LayerId::kL1a ? "e
 
 }  // namespace
 
-GatewayMetrics::GatewayMetrics(std::vector<std::string> routes, std::string provider)
-    : routes_(std::move(routes)), provider_(std::move(provider)) {
+GatewayMetrics::GatewayMetrics(std::vector<std::string> routes, std::vector<std::string> providers)
+    : routes_(std::move(routes)), providers_(std::move(providers)) {
   if (routes_.empty()) routes_.emplace_back("other");
+  if (providers_.empty()) providers_.emplace_back("none");
   by_route_ = std::make_unique<RouteCounters[]>(routes_.size());
+  by_upstream_ = std::make_unique<UpstreamCounters[]>(providers_.size());
 }
 
 GatewayMetrics::~GatewayMetrics() = default;
 
-void GatewayMetrics::on_layer(LayerId layer, LayerOutcome outcome, std::chrono::nanoseconds took, const Error* error) {
+void GatewayMetrics::on_layer(LayerId layer, LayerOutcome outcome, std::chrono::nanoseconds took, const Error*) {
   layer_outcomes_[index(layer)][index(outcome)].add();
   if (outcome != LayerOutcome::kBypassed) layer_duration_[index(layer)].observe(took);
-  if (layer != LayerId::kL3 || outcome == LayerOutcome::kPassed) return;
-  if (outcome == LayerOutcome::kAnswered) {
-    upstream_status_[200].add();
-  } else if (error && error->upstream_status != 0) {
-    upstream_status_[status_slot(error->upstream_status, kStatuses)].add();
-  } else if (error && (error->code == ErrorCode::kUpstream || error->code == ErrorCode::kUpstreamTimeout)) {
-    upstream_status_[0].add();  // no answer: a timeout, a reset, garbage
-  }  // else refused before any call (no key, a field Anthropic cannot express)
+}
+
+void GatewayMetrics::on_attempt(std::size_t member, providers::AttemptOutcome outcome, int status,
+                                std::chrono::nanoseconds took) {
+  UpstreamCounters& counters = by_upstream_[std::min(member, providers_.size() - 1)];
+  counters.status[status_slot(status, kStatuses)].add();
+  counters.outcome[static_cast<std::size_t>(outcome)].add();
+  counters.duration.observe(took);
 }
 
 void GatewayMetrics::on_usage(LayerId layer, const api::Usage& usage) {
@@ -168,16 +176,52 @@ std::string GatewayMetrics::render(const Readings& readings) const {
   out.family("isartor_tokens_saved_total", "counter",
              "Prompt and completion tokens of deflected answers: what the provider would have billed.");
   out.sample("isartor_tokens_saved_total", {}, saved);
-  out.family("isartor_upstream_responses_total", "counter", "Provider calls by the provider's HTTP status (0: no answer, e.g. a timeout).");
-  for (std::size_t status = 0; status < kStatuses; ++status) {
-    if (const uint64_t n = upstream_status_[status].value()) {
-      out.sample("isartor_upstream_responses_total", {{"provider", provider_}, {"status", std::to_string(status)}}, n);
+  out.family("isartor_upstream_responses_total", "counter",
+             "Provider calls (retries and fallbacks each count) by the provider's HTTP status (0: no answer, e.g. a timeout).");
+  for (std::size_t p = 0; p < providers_.size(); ++p) {
+    for (std::size_t status = 0; status < kStatuses; ++status) {
+      if (const uint64_t n = by_upstream_[p].status[status].value()) {
+        out.sample("isartor_upstream_responses_total", {{"provider", providers_[p]}, {"status", std::to_string(status)}}, n);
+      }
     }
+  }
+  out.family("isartor_upstream_attempts_total", "counter",
+             "Provider calls by how they ended (ok, rate_limited, key_refused, rejected, failed, timeout).");
+  for (std::size_t p = 0; p < providers_.size(); ++p) {
+    for (std::size_t o = 0; o < providers::kAttemptOutcomeCount; ++o) {
+      out.sample("isartor_upstream_attempts_total",
+                 {{"provider", providers_[p]}, {"outcome", providers::to_string(static_cast<providers::AttemptOutcome>(o))}},
+                 by_upstream_[p].outcome[o].value());
+    }
+  }
+  out.family("isartor_upstream_attempt_duration_seconds", "histogram", "Duration of each provider call (to its status for a stream).");
+  for (std::size_t p = 0; p < providers_.size(); ++p) {
+    out.histogram("isartor_upstream_attempt_duration_seconds", {{"provider", providers_[p]}}, by_upstream_[p].duration.snapshot());
   }
 
   out.family("isartor_layer_ready", "gauge", "1 when a configured layer can answer (its model loaded, its provider keyed).");
   for (const auto& layer : readings.layers) {
     out.sample("isartor_layer_ready", {{"layer", pipeline::to_string(layer.id)}}, uint64_t{layer.ready ? 1u : 0u});
+  }
+  out.family("isartor_upstream_circuit_state", "gauge", "1 for the state each provider's circuit breaker is in (closed, open, half_open).");
+  for (const auto& upstream : readings.upstreams) {
+    for (auto state : {providers::BreakerState::kClosed, providers::BreakerState::kOpen, providers::BreakerState::kHalfOpen}) {
+      out.sample("isartor_upstream_circuit_state", {{"provider", upstream.name}, {"state", providers::to_string(state)}},
+                 uint64_t{upstream.breaker == state ? 1u : 0u});
+    }
+  }
+  out.family("isartor_upstream_keys_available", "gauge", "Keys of each provider's pool not cooling down after a 429/401/403.");
+  for (const auto& upstream : readings.upstreams) {
+    out.sample("isartor_upstream_keys_available", {{"provider", upstream.name}}, uint64_t{upstream.keys_available});
+  }
+  out.family("isartor_client_requests_total", "counter", "Requests each gateway key had admitted.");
+  for (const auto& client : readings.clients) out.sample("isartor_client_requests_total", {{"client", client.name}}, client.reading.admitted);
+  out.family("isartor_client_tokens_total", "counter", "Tokens of the answers each gateway key got (what its limit counts).");
+  for (const auto& client : readings.clients) out.sample("isartor_client_tokens_total", {{"client", client.name}}, client.reading.tokens);
+  out.family("isartor_rate_limited_total", "counter", "Requests refused with 429 by the gateway's own limits (limit: requests, tokens).");
+  for (const auto& client : readings.clients) {
+    out.sample("isartor_rate_limited_total", {{"client", client.name}, {"limit", "requests"}}, client.reading.limited_requests);
+    out.sample("isartor_rate_limited_total", {{"client", client.name}, {"limit", "tokens"}}, client.reading.limited_tokens);
   }
   out.family("isartor_cache_entries", "gauge", "Entries each cache holds.");
   for (const auto& layer : readings.layers) {

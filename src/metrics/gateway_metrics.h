@@ -13,6 +13,8 @@
 
 #include "metrics/instruments.h"
 #include "pipeline/observer.h"
+#include "policy/clients.h"
+#include "providers/upstream_chain.h"
 
 namespace isartor::metrics {
 
@@ -26,18 +28,27 @@ struct Readings {
     std::optional<pipeline::CacheStats> cache;
   };
   std::vector<Layer> layers;  // the layers configured
+  std::vector<providers::MemberStatus> upstreams;  // L3's providers, in order
+  struct Client {
+    std::string name;
+    policy::Client::Reading reading;
+  };
+  std::vector<Client> clients;  // one per gateway key
 };
 
 // Counting is lock-free (relaxed atomics); thread-safe throughout.
-class GatewayMetrics final : public pipeline::Observer {
+class GatewayMetrics final : public pipeline::Observer, public providers::UpstreamObserver {
  public:
-  // `routes`: the label of each route index record_request() takes; `provider`: L3's name.
-  GatewayMetrics(std::vector<std::string> routes, std::string provider);
+  // `routes`: the label of each route index record_request() takes; `providers`: the name of
+  // each member of L3's chain, in order.
+  GatewayMetrics(std::vector<std::string> routes, std::vector<std::string> providers);
   ~GatewayMetrics() override;
 
   void on_layer(pipeline::LayerId layer, pipeline::LayerOutcome outcome, std::chrono::nanoseconds took,
                 const Error* error) override;
   void on_usage(pipeline::LayerId layer, const api::Usage& usage) override;
+  void on_attempt(std::size_t member, providers::AttemptOutcome outcome, int status,
+                  std::chrono::nanoseconds took) override;
 
   // One finished exchange: `layer` is the layer that answered (none for errors and non-chat
   // routes); a route index out of range counts as the last route.
@@ -54,13 +65,14 @@ class GatewayMetrics final : public pipeline::Observer {
   static constexpr std::size_t kStatuses = 600;             // HTTP status codes, 0 = no answer
   static constexpr std::size_t kLayerSlots = pipeline::kLayerCount + 1;  // the last: no layer
   struct RouteCounters;
+  struct UpstreamCounters;
   std::vector<std::string> routes_;
-  std::string provider_;
+  std::vector<std::string> providers_;
   std::unique_ptr<RouteCounters[]> by_route_;
+  std::unique_ptr<UpstreamCounters[]> by_upstream_;
   std::array<std::array<Counter, pipeline::kLayerOutcomeCount>, pipeline::kLayerCount> layer_outcomes_;
   std::array<LatencyHistogram, pipeline::kLayerCount> layer_duration_;
   std::array<std::array<Counter, 2>, pipeline::kLayerCount> tokens_;  // prompt, completion
-  std::array<Counter, kStatuses> upstream_status_;
 };
 
 }  // namespace isartor::metrics

@@ -24,6 +24,8 @@ struct CachePolicy {
   std::string partition;  // entries are shared only within one partition ("" = the shared one)
 };
 
+class RequestBudget;  // observer.h
+
 struct ChatRequest {
   api::WireFormat format = api::WireFormat::kOpenAI;  // the route it came in on
   CachePolicy cache;
@@ -44,6 +46,7 @@ struct ChatRequest {
     std::vector<float> embedding;
   };
   std::optional<SemanticMemo> semantic;
+  std::shared_ptr<RequestBudget> budget;  // the calling client's limits; null: none
 };
 
 // The layers of the chain, in order (the names are the ones headers, metrics and /health use).
@@ -69,6 +72,7 @@ struct Answer {
   // is; for a stream, the client gets stream->take_native() instead of rendered chunks.
   std::string native_json;
   bool native_stream = false;
+  std::string provider;                              // L3: the provider that answered
   std::optional<double> similarity;                  // for semantic hits
   bool deflected() const { return deflects(layer); }
   // Fills `completion` from `completion_json` when only the text is there; false when that text

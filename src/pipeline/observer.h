@@ -31,4 +31,16 @@ class Observer {
   virtual void on_usage(LayerId layer, const api::Usage& usage) = 0;
 };
 
+// One request's client as the chain sees it (its rate limits). Used from the request's coroutine
+// and, for a stream, from whoever reads it; implementations must not block.
+class RequestBudget {
+ public:
+  virtual ~RequestBudget() = default;
+  // Asked once, before the first layer that is not a cache: an error (kRateLimited) ends the
+  // request there, so cache hits can go free.
+  virtual Result<void> before_uncached() = 0;
+  // The usage of the request's complete answer, from `layer`.
+  virtual void on_usage(LayerId layer, const api::Usage& usage) = 0;
+};
+
 }  // namespace isartor::pipeline

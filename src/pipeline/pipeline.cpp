@@ -51,10 +51,20 @@ void Pipeline::store_before(std::size_t index, const ChatRequest& request, const
   for (std::size_t i = 0; i < index; ++i) layers_[i]->store(request, completion);
 }
 
+void Pipeline::report_usage(const ChatRequest& request, LayerId layer, const api::Usage& usage) const {
+  if (observer_) observer_->on_usage(layer, usage);
+  if (request.budget) request.budget->on_usage(layer, usage);
+}
+
 asio::awaitable<Result<Answer>> Pipeline::handle(ChatRequest request) {
+  bool admitted = false;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const LayerId id = layers_[i]->id();
     if (request.provider_only && id != LayerId::kL3) continue;
+    if (!is_cache(id) && !admitted && request.budget) {
+      admitted = true;
+      if (auto ok = request.budget->before_uncached(); !ok) co_return std::unexpected(ok.error());
+    }
     const auto started = std::chrono::steady_clock::now();
     auto answer = co_await layers_[i]->answer(request);
     if (observer_) {
@@ -72,14 +82,14 @@ asio::awaitable<Result<Answer>> Pipeline::handle(ChatRequest request) {
     if (i > 0 && !result.completion_json.empty()) (void)result.parse_completion();
     if (result.completion) {
       store_before(i, request, *result.completion);
-      if (observer_) observer_->on_usage(id, api::usage_of(*result.completion));
+      report_usage(request, id, api::usage_of(*result.completion));
     } else if (!result.completion_json.empty()) {
-      if (observer_) observer_->on_usage(id, api::usage_in_text(result.completion_json));
-    } else if (result.stream && (i > 0 || observer_)) {
+      report_usage(request, id, api::usage_in_text(result.completion_json));
+    } else if (result.stream && (i > 0 || observer_ || request.budget)) {
       result.stream = std::make_unique<StoringStream>(
           std::move(result.stream), [this, i, id, req = std::move(request)](const api::Json& completion, bool cacheable) {
             if (cacheable) store_before(i, req, completion);
-            if (observer_) observer_->on_usage(id, api::usage_of(completion));
+            report_usage(req, id, api::usage_of(completion));
           });
     }
     co_return result;

@@ -24,6 +24,8 @@ class Pipeline {
   std::vector<std::unique_ptr<Layer>> layers_;
   std::shared_ptr<Observer> observer_;
   void store_before(std::size_t index, const ChatRequest& request, const api::Json& completion);
+  // Tells the observer and the request's budget.
+  void report_usage(const ChatRequest& request, LayerId layer, const api::Usage& usage) const;
 };
 
 }  // namespace isartor::pipeline

@@ -55,11 +55,11 @@ class AnthropicProvider final : public ProviderClient {
   AnthropicProvider(UpstreamSettings settings, int default_max_tokens, HttpClient& http)
       : settings_(std::move(settings)), default_max_tokens_(default_max_tokens), http_(http) {}
 
-  std::string_view name() const override { return "anthropic"; }
+  std::string_view name() const override { return settings_.provider; }
   bool ready() const override { return !settings_.api_key.empty(); }
 
   asio::awaitable<Result<api::Json>> complete(const api::Json& body) override {
-    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
     if (auto ok = api::check_anthropic_can_express(body); !ok) co_return std::unexpected(ok.error());
     api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
     request.erase("stream");
@@ -69,7 +69,7 @@ class AnthropicProvider final : public ProviderClient {
   }
 
   asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) override {
-    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
     if (auto ok = api::check_anthropic_can_express(body); !ok) co_return std::unexpected(ok.error());
     api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
     request["stream"] = true;
@@ -82,7 +82,7 @@ class AnthropicProvider final : public ProviderClient {
   bool speaks(api::WireFormat format) const override { return format == api::WireFormat::kAnthropic; }
 
   asio::awaitable<Result<NativeCompletion>> complete_native(const PassThrough& request) override {
-    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
     api::Json body = request.body;
     body.erase("stream");
     auto message = co_await post_json(http_, native_settings(settings_, settings_.url, request.headers), body);
@@ -94,7 +94,7 @@ class AnthropicProvider final : public ProviderClient {
   }
 
   asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream_native(const PassThrough& request) override {
-    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
     api::Json body = request.body;
     body["stream"] = true;
     const UpstreamSettings settings = native_settings(settings_, settings_.url, request.headers);
@@ -105,9 +105,9 @@ class AnthropicProvider final : public ProviderClient {
 
   asio::awaitable<Result<api::Json>> call_native(const NativeRequest& request) override {
     if (request.endpoint != NativeEndpoint::kCountTokens) {
-      co_return std::unexpected(no_native_endpoint("anthropic", request.endpoint));
+      co_return std::unexpected(no_native_endpoint(settings_.provider, request.endpoint));
     }
-    if (!ready()) co_return std::unexpected(missing_key_error("anthropic"));
+    if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
     co_return co_await post_json(http_, native_settings(settings_, settings_.url + "/count_tokens", request.headers),
                                  request.body);
   }
@@ -120,24 +120,24 @@ class AnthropicProvider final : public ProviderClient {
 
 }  // namespace
 
-std::unique_ptr<ProviderClient> make_anthropic_provider(const config::Config& config, HttpClient& http) {
+std::unique_ptr<ProviderClient> make_anthropic_provider(const ProviderSpec& spec, HttpClient& http) {
   UpstreamSettings s;
-  s.provider = "anthropic";
-  s.url = base_url(config, "https://api.anthropic.com") + "/v1/messages";
-  s.api_key = config.external_llm_api_key;
+  s.provider = spec.target.name;
+  s.url = base_url(spec.target, "https://api.anthropic.com") + "/v1/messages";
+  s.api_key = spec.api_key;
   s.headers = {"x-api-key: " + s.api_key, std::string("anthropic-version: ") + kAnthropicVersion};
-  s.timeout = std::chrono::seconds(config.l3_timeout_secs);
-  return std::make_unique<AnthropicProvider>(std::move(s), config.anthropic_max_tokens, http);
+  s.timeout = std::chrono::seconds(spec.config.l3_timeout_secs);
+  return std::make_unique<AnthropicProvider>(std::move(s), spec.config.anthropic_max_tokens, http);
 }
 
-std::unique_ptr<ProviderClient> make_provider(const config::Config& config, HttpClient& http) {
-  switch (config.llm_provider) {
-    case config::Provider::kOpenAI: return make_openai_provider(config, http);
-    case config::Provider::kXai: return make_xai_provider(config, http);
-    case config::Provider::kAzure: return make_azure_provider(config, http);
-    case config::Provider::kAnthropic: return make_anthropic_provider(config, http);
+std::unique_ptr<ProviderClient> make_provider(const ProviderSpec& spec, HttpClient& http) {
+  switch (spec.target.provider) {
+    case config::Provider::kOpenAI: return make_openai_provider(spec, http);
+    case config::Provider::kXai: return make_xai_provider(spec, http);
+    case config::Provider::kAzure: return make_azure_provider(spec, http);
+    case config::Provider::kAnthropic: return make_anthropic_provider(spec, http);
   }
-  return make_openai_provider(config, http);
+  return make_openai_provider(spec, http);
 }
 
 }  // namespace isartor::providers

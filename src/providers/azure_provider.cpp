@@ -4,15 +4,15 @@
 
 namespace isartor::providers {
 
-std::unique_ptr<ProviderClient> make_azure_provider(const config::Config& config, HttpClient& http) {
+std::unique_ptr<ProviderClient> make_azure_provider(const ProviderSpec& spec, HttpClient& http) {
   UpstreamSettings s;
-  s.provider = "azure";
+  s.provider = spec.target.name;
   // config::load() guarantees the endpoint and deployment are set for azure.
-  s.url = base_url(config, "") + "/openai/deployments/" + config.azure_deployment_id +
-          "/chat/completions?api-version=" + config.azure_api_version;
-  s.api_key = config.external_llm_api_key;
+  s.url = base_url(spec.target, "") + "/openai/deployments/" + spec.target.azure_deployment_id +
+          "/chat/completions?api-version=" + spec.config.azure_api_version;
+  s.api_key = spec.api_key;
   s.headers = {"api-key: " + s.api_key};
-  s.timeout = std::chrono::seconds(config.l3_timeout_secs);
+  s.timeout = std::chrono::seconds(spec.config.l3_timeout_secs);
   // Embeddings live on a deployment of their own, which the configuration does not name.
   return std::make_unique<OpenAICompatibleProvider>(std::move(s), "", http);
 }

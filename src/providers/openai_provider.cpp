@@ -57,8 +57,8 @@ UpstreamSettings native_settings(const UpstreamSettings& settings, std::string u
   return s;
 }
 
-std::string base_url(const config::Config& config, std::string_view default_url) {
-  std::string url = config.external_llm_url.empty() ? std::string(default_url) : config.external_llm_url;
+std::string base_url(const config::UpstreamTarget& target, std::string_view default_url) {
+  std::string url = target.url.empty() ? std::string(default_url) : target.url;
   while (!url.empty() && url.back() == '/') url.pop_back();
   return url;
 }
@@ -93,26 +93,26 @@ asio::awaitable<Result<api::Json>> OpenAICompatibleProvider::call_native(const N
 
 namespace {
 
-std::unique_ptr<ProviderClient> make_bearer_provider(const config::Config& config, HttpClient& http,
-                                                     std::string name, std::string_view default_url) {
+std::unique_ptr<ProviderClient> make_bearer_provider(const ProviderSpec& spec, HttpClient& http,
+                                                     std::string_view default_url) {
   UpstreamSettings s;
-  s.provider = std::move(name);
-  const std::string base = base_url(config, default_url);
+  s.provider = spec.target.name;
+  const std::string base = base_url(spec.target, default_url);
   s.url = base + "/chat/completions";
-  s.api_key = config.external_llm_api_key;
+  s.api_key = spec.api_key;
   s.headers = {"Authorization: Bearer " + s.api_key};
-  s.timeout = std::chrono::seconds(config.l3_timeout_secs);
+  s.timeout = std::chrono::seconds(spec.config.l3_timeout_secs);
   return std::make_unique<OpenAICompatibleProvider>(std::move(s), base + "/embeddings", http);
 }
 
 }  // namespace
 
-std::unique_ptr<ProviderClient> make_openai_provider(const config::Config& config, HttpClient& http) {
-  return make_bearer_provider(config, http, "openai", "https://api.openai.com/v1");
+std::unique_ptr<ProviderClient> make_openai_provider(const ProviderSpec& spec, HttpClient& http) {
+  return make_bearer_provider(spec, http, "https://api.openai.com/v1");
 }
 
-std::unique_ptr<ProviderClient> make_xai_provider(const config::Config& config, HttpClient& http) {
-  return make_bearer_provider(config, http, "xai", "https://api.x.ai/v1");
+std::unique_ptr<ProviderClient> make_xai_provider(const ProviderSpec& spec, HttpClient& http) {
+  return make_bearer_provider(spec, http, "https://api.x.ai/v1");
 }
 
 }  // namespace isartor::providers

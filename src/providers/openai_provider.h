@@ -34,12 +34,13 @@ Error no_native_endpoint(std::string_view provider, NativeEndpoint endpoint);
 UpstreamSettings native_settings(const UpstreamSettings& settings, std::string url,
                                  const std::vector<std::string>& client_headers);
 
-std::unique_ptr<ProviderClient> make_openai_provider(const config::Config& config, HttpClient& http);
-std::unique_ptr<ProviderClient> make_xai_provider(const config::Config& config, HttpClient& http);
-std::unique_ptr<ProviderClient> make_azure_provider(const config::Config& config, HttpClient& http);
-std::unique_ptr<ProviderClient> make_anthropic_provider(const config::Config& config, HttpClient& http);
+// One factory per provider, as make_provider() dispatches; each names its client after spec.target.
+std::unique_ptr<ProviderClient> make_openai_provider(const ProviderSpec& spec, HttpClient& http);
+std::unique_ptr<ProviderClient> make_xai_provider(const ProviderSpec& spec, HttpClient& http);
+std::unique_ptr<ProviderClient> make_azure_provider(const ProviderSpec& spec, HttpClient& http);
+std::unique_ptr<ProviderClient> make_anthropic_provider(const ProviderSpec& spec, HttpClient& http);
 
-// Base URL without a trailing slash: the configured override or the provider's default. Pure.
-std::string base_url(const config::Config& config, std::string_view default_url);
+// Base URL without a trailing slash: the target's own or the provider's default. Pure.
+std::string base_url(const config::UpstreamTarget& target, std::string_view default_url);
 
 }  // namespace isartor::providers

@@ -86,7 +86,15 @@ class ProviderClient {
   virtual boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream_native(const PassThrough& request);
 };
 
-// Builds the configured provider. Throws config::ConfigError for an unusable configuration.
-std::unique_ptr<ProviderClient> make_provider(const config::Config& config, HttpClient& http);
+// What one provider client is built from: an entry of the L3 chain, one key of its pool ("" for
+// none: the client is not ready()), and the settings all providers share (timeouts, API versions).
+struct ProviderSpec {
+  const config::UpstreamTarget& target;
+  std::string api_key;
+  const config::Config& config;
+};
+
+// A client of spec.target's provider that calls with spec.api_key; its name() is the target's name.
+std::unique_ptr<ProviderClient> make_provider(const ProviderSpec& spec, HttpClient& http);
 
 }  // namespace isartor::providers

@@ -17,9 +17,11 @@ using testing::run_coroutine;
 class EmbeddingsRouteTest : public ::testing::Test {
  protected:
   fakes::FakeEmbedder embedder_{16};
-  fakes::FakeProviderClient provider_;
+  std::unique_ptr<fakes::FakeProviderClient> owned_ = std::make_unique<fakes::FakeProviderClient>();
+  fakes::FakeProviderClient& provider_ = *owned_;
+  std::shared_ptr<providers::UpstreamChain> upstream_ = fakes::chain_of(std::move(owned_));
   cache::MemoryBackend cache_{100, std::chrono::seconds(0)};
-  EmbeddingsRoute route_{&embedder_, "sentence-transformers/all-MiniLM-L6-v2", &provider_, &cache_};
+  EmbeddingsRoute route_{&embedder_, "sentence-transformers/all-MiniLM-L6-v2", upstream_.get(), &cache_};
 
   Result<RouteAnswer> ask(api::Json body, pipeline::CachePolicy policy = {}) {
     return run_coroutine(answer_embeddings(route_, std::move(body), policy));
@@ -85,8 +87,10 @@ TEST_F(EmbeddingsRouteTest, AProviderAnswerWithoutDataIsAnUpstreamError) {
 }
 
 TEST(CountTokensRoute, AskTheProviderWhenItCountsWithTheClientsBetaHeader) {
-  fakes::FakeProviderClient provider;
-  CountTokensRoute route{&provider, true, nullptr, "", "claude-default"};
+  auto owned = std::make_unique<fakes::FakeProviderClient>();
+  fakes::FakeProviderClient& provider = *owned;
+  auto upstream = fakes::chain_of(std::move(owned));
+  CountTokensRoute route{upstream.get(), true, nullptr, "", "claude-default"};
   api::Json body{{"messages", {{{"role", "user"}, {"content", "hi"}}}}};
   auto answer = run_coroutine(answer_count_tokens(route, body, {"anthropic-beta: b1"}));
   ASSERT_TRUE(answer);

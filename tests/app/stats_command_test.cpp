@@ -21,7 +21,7 @@ TEST(ParseExposition, TakesSamplesAndSkipsCommentsAndJunk) {
 }
 
 TEST(Summarize, ReadsWhatTheGatewayRenders) {
-  metrics::GatewayMetrics metrics({"/v1/chat/completions", "other"}, "openai");
+  metrics::GatewayMetrics metrics({"/v1/chat/completions", "other"}, {"openai"});
   for (int i = 0; i < 3; ++i) {
     metrics.on_layer(LayerId::kL1a, LayerOutcome::kAnswered, 200us, nullptr);
     metrics.on_usage(LayerId::kL1a, {10, 5});
@@ -29,6 +29,7 @@ TEST(Summarize, ReadsWhatTheGatewayRenders) {
   }
   metrics.on_layer(LayerId::kL1a, LayerOutcome::kPassed, 100us, nullptr);
   metrics.on_layer(LayerId::kL3, LayerOutcome::kAnswered, 700ms, nullptr);
+  metrics.on_attempt(0, providers::AttemptOutcome::kOk, 200, 700ms);
   metrics.record_request(0, LayerId::kL3, 200, 701ms, 10, 100);
   metrics.record_request(1, std::nullopt, 404, 1ms, 0, 10);
   metrics::Readings readings;

@@ -433,6 +433,8 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__CACHE_MODE",
       "ISARTOR__CACHE_SCOPE",
       "ISARTOR__CACHE_TTL_SECS",
+      "ISARTOR__CIRCUIT_BREAKER__FAILURES",
+      "ISARTOR__CIRCUIT_BREAKER__OPEN_SECS",
       "ISARTOR__EMBEDDING_SIDECAR__SIDECAR_URL",
       "ISARTOR__EMBEDDING__MODEL_PATH",
       "ISARTOR__EMBEDDING__REPO_ID",
@@ -442,14 +444,19 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__ENABLE_MONITORING",
       "ISARTOR__ENABLE_SLM_ROUTER",
       "ISARTOR__EXTERNAL_LLM_API_KEY",
+      "ISARTOR__EXTERNAL_LLM_API_KEYS",
       "ISARTOR__EXTERNAL_LLM_API_KEY_FILE",
       "ISARTOR__EXTERNAL_LLM_MODEL",
       "ISARTOR__EXTERNAL_LLM_URL",
+      "ISARTOR__FALLBACK_PROVIDERS",
       "ISARTOR__GATEWAY_API_KEY",
+      "ISARTOR__GATEWAY_API_KEYS",
       "ISARTOR__HEADER_TIMEOUT_SECS",
       "ISARTOR__HF_CACHE_DIR",
       "ISARTOR__HOST_PORT",
       "ISARTOR__IDLE_TIMEOUT_SECS",
+      "ISARTOR__KEY_COOLDOWN_SECS",
+      "ISARTOR__KEY_STRATEGY",
       "ISARTOR__L3_TIMEOUT_SECS",
       "ISARTOR__LAYER2__CHAT_TEMPLATE",
       "ISARTOR__LAYER2__CLASSIFY_MODE",
@@ -479,7 +486,14 @@ TEST(ConfigDescribe, ListsEveryVariableOnceSortedWithSource) {
       "ISARTOR__MAX_UPSTREAM_CONNECTIONS",
       "ISARTOR__MODEL_DIR",
       "ISARTOR__OFFLINE_MODE",
+      "ISARTOR__RATE_LIMIT__COUNT_CACHE_HITS",
+      "ISARTOR__RATE_LIMIT__REQUESTS_PER_MINUTE",
+      "ISARTOR__RATE_LIMIT__TOKENS_PER_MINUTE",
       "ISARTOR__REDIS_URL",
+      "ISARTOR__RETRY__DEADLINE_SECS",
+      "ISARTOR__RETRY__INITIAL_BACKOFF_MS",
+      "ISARTOR__RETRY__MAX_ATTEMPTS",
+      "ISARTOR__RETRY__MAX_BACKOFF_MS",
       "ISARTOR__ROUTER_BACKEND",
       "ISARTOR__SEMANTIC_GUARD",
       "ISARTOR__SEMANTIC_INDEX",
@@ -610,6 +624,51 @@ TEST_F(LoadFromProcess, WorksWithoutFilesAndNamesTheFileOnSyntaxErrors) {
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()), ".env line 2: expected KEY=VALUE");
   }
+}
+
+}  // namespace
+}  // namespace isartor::config
+
+namespace isartor::config {
+namespace {
+
+TEST(ConfigResilience, TheChainIsThePrimaryWithItsPoolThenEachFallback) {
+  TempDir dir;
+  const std::string key_file = dir.write("key", "sk-from-file-123456\n");
+  const Config c = load_env({{"ISARTOR__LLM_PROVIDER", "openai"},
+                             {"ISARTOR__EXTERNAL_LLM_API_KEY", "sk-one-123456"},
+                             {"ISARTOR__EXTERNAL_LLM_API_KEYS", " sk-two-123456 , sk-one-123456,"},
+                             {"ISARTOR__KEY_STRATEGY", "priority"},
+                             {"ISARTOR__FALLBACK_PROVIDERS",
+                              R"([{"provider": "anthropic", "api_keys": ["sk-a-123456"], "model": "claude-x"},
+                                  {"provider": "openai", "url": "https://eu.example/v1", "api_key_file": ")" +
+                                  key_file + R"("}])"}});
+  EXPECT_EQ(c.resilience.key_strategy, KeyStrategy::kPriority);
+  const auto chain = upstream_targets(c);
+  ASSERT_EQ(chain.size(), 3u);
+  EXPECT_EQ(chain[0].name, "openai");
+  EXPECT_THAT(chain[0].api_keys, ElementsAre("sk-one-123456", "sk-two-123456"));  // duplicates once
+  EXPECT_EQ(chain[1].name, "anthropic");
+  EXPECT_EQ(chain[1].model, "claude-x");
+  EXPECT_EQ(chain[2].name, "openai-2");  // two entries of one provider told apart
+  EXPECT_EQ(chain[2].url, "https://eu.example/v1");
+  EXPECT_THAT(chain[2].api_keys, ElementsAre("sk-from-file-123456"));
+  const std::string shown = describe(c);
+  EXPECT_THAT(shown, Not(HasSubstr("sk-a-123456")));
+  EXPECT_THAT(shown, Not(HasSubstr("sk-two-123456")));
+  EXPECT_THAT(shown, HasSubstr("ISARTOR__EXTERNAL_LLM_API_KEYS=sk-…(13 chars),sk-…(13 chars)"));
+}
+
+TEST(ConfigResilience, ABadFallbackEntryIsOneLineWithoutItsKey) {
+  EXPECT_THAT(env_error({{"ISARTOR__FALLBACK_PROVIDERS", "{\"provider\": \"openai\"}"}}), HasSubstr("not a JSON list"));
+  EXPECT_THAT(env_error({{"ISARTOR__FALLBACK_PROVIDERS", R"([{"provider": "openai", "api_key": "sk bad key"}])"}}),
+              ::testing::AllOf(HasSubstr("entry 1 key"), Not(HasSubstr("sk bad key"))));
+  EXPECT_THAT(env_error({{"ISARTOR__FALLBACK_PROVIDERS", R"([{"provider": "openai"}, {"provider": "xai", "model": 3}])"}}),
+              HasSubstr("entry 2 has a non-string \"model\""));
+  EXPECT_THAT(env_error({{"ISARTOR__FALLBACK_PROVIDERS", R"([{"provider": "openai", "url": "ftp://x"}])"}}),
+              HasSubstr("\"url\""));
+  EXPECT_THAT(env_error({{"ISARTOR__RETRY__MAX_ATTEMPTS", "0"}}), HasSubstr("an integer in 1..20"));
+  EXPECT_THAT(env_error({{"ISARTOR__KEY_STRATEGY", "random"}}), HasSubstr("one of round_robin, priority"));
 }
 
 }  // namespace

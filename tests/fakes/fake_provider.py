@@ -38,6 +38,11 @@ Magic strings in the last user message steer it:
   [[endless]]   streams only: content events every 20 ms until the reader goes away; the
                 prompt is then listed in fake.abandoned
 
+Outages of a whole provider (or of one key), for failover tests, whatever the prompt:
+  fake.force(status=503, times=2, key=None, retry_after=None, hang=False)  the next `times` chat
+                calls (all when None) with `key` (any when None) get that status (or hang); rules
+                are matched in the order added, cleared by reset()
+
 Use from Python: `fake = FakeProvider().start(); fake.url; fake.calls; fake.reset(); fake.stop()`.
 Use as a script (benchmarks): `python3 fake_provider.py --port 0 --latency-ms 50` prints the port.
 """
@@ -639,6 +644,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         prompt = last_user_text(body)
         plan = _Plan(prompt)
+        fake.apply_forced(key, plan)
         delay = fake.latency_ms / 1000.0 + plan.slow_secs
         if delay:
             time.sleep(delay)
@@ -751,6 +757,7 @@ class FakeProvider:
         self.latency_ms = latency_ms    # added before every chat answer
         self.verbose = verbose
         self._calls: collections.deque = collections.deque(maxlen=max_calls)
+        self._forced: list[dict] = []
         self._lock = threading.Lock()
         self._active = 0
         self.peak_active = 0  # the most requests answered at once since the last reset()
@@ -801,7 +808,30 @@ class FakeProvider:
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
+            self._forced.clear()
             self.peak_active = self._active
+
+    def force(self, status: int | None = 503, times: int | None = None, key: str | None = None,
+              retry_after: str | None = None, hang: bool = False) -> None:
+        """The next `times` chat calls (every one when None) sent with `key` (any key when None)
+        fail with `status` (its dialect's error body, Retry-After when given) or hang."""
+        with self._lock:
+            self._forced.append({"status": status, "times": times, "key": key, "retry_after": retry_after,
+                                 "hang": hang})
+
+    def apply_forced(self, key: str, plan: "_Plan") -> None:
+        """Turns the first forced rule matching `key` into the call's plan (called per chat call)."""
+        with self._lock:
+            for rule in self._forced:
+                if rule["times"] == 0 or (rule["key"] is not None and rule["key"] != key):
+                    continue
+                if rule["times"] is not None:
+                    rule["times"] -= 1
+                plan.hang = plan.hang or rule["hang"]
+                if rule["status"]:
+                    plan.fail_status = rule["status"]
+                    plan.retry_after = rule["retry_after"]
+                return
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:

@@ -8,6 +8,7 @@
 
 #include "api/openai.h"
 #include "providers/provider_client.h"
+#include "providers/upstream_chain.h"
 
 namespace isartor::fakes {
 
@@ -15,20 +16,26 @@ class FakeProviderClient final : public providers::ProviderClient {
  public:
   std::atomic<int> calls{0};
   std::optional<Error> fail_with;  // every call fails with this
+  std::deque<Error> fail_next;     // the next calls fail with these, in order (before fail_with)
   bool cut_stream = false;         // streams end without a finish_reason
+  std::string label = "fake";      // name()
+  bool keyed = true;               // ready()
+  std::vector<api::Json> bodies;   // what complete() and stream() were given
 
-  std::string_view name() const override { return "fake"; }
-  bool ready() const override { return true; }
+  std::string_view name() const override { return label; }
+  bool ready() const override { return keyed; }
 
   boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) override {
     ++calls;
-    if (fail_with) co_return std::unexpected(*fail_with);
+    bodies.push_back(body);
+    if (auto failure = next_failure()) co_return std::unexpected(std::move(*failure));
     co_return api::make_completion("chatcmpl-fake", body.value("model", ""), 0, answer_for(body), "stop", {3, 2});
   }
 
   boost::asio::awaitable<Result<std::unique_ptr<providers::ChunkStream>>> stream(const api::Json& body) override {
     ++calls;
-    if (fail_with) co_return std::unexpected(*fail_with);
+    bodies.push_back(body);
+    if (auto failure = next_failure()) co_return std::unexpected(std::move(*failure));
     auto chunks = api::completion_to_chunks(
         api::make_completion("chatcmpl-fake", body.value("model", ""), 0, answer_for(body), "stop", {3, 2}), 4);
     if (cut_stream) chunks.resize(2);
@@ -42,7 +49,7 @@ class FakeProviderClient final : public providers::ProviderClient {
   boost::asio::awaitable<Result<api::Json>> call_native(const providers::NativeRequest& request) override {
     ++calls;
     native_requests.push_back(request);
-    if (fail_with) co_return std::unexpected(*fail_with);
+    if (auto failure = next_failure()) co_return std::unexpected(std::move(*failure));
     if (native_answer) co_return *native_answer;
     co_return native_default(request);
   }
@@ -60,6 +67,15 @@ class FakeProviderClient final : public providers::ProviderClient {
   }
 
  private:
+  std::optional<Error> next_failure() {
+    if (!fail_next.empty()) {
+      Error e = std::move(fail_next.front());
+      fail_next.pop_front();
+      return e;
+    }
+    return fail_with;
+  }
+
   class Replay final : public providers::ChunkStream {
    public:
     Replay(std::vector<api::Json> chunks, bool cut) : chunks_(chunks.begin(), chunks.end()), cut_(cut) {}
@@ -78,5 +94,17 @@ class FakeProviderClient final : public providers::ProviderClient {
     bool cut_;
   };
 };
+
+// A chain of one provider, `client` (which it owns), that calls it once per request: no retry, no
+// breaker, so tests of layers and routes see each call they cause.
+inline std::shared_ptr<providers::UpstreamChain> chain_of(std::unique_ptr<providers::ProviderClient> client) {
+  std::vector<providers::ChainMember> members(1);
+  members[0].name = std::string(client->name());
+  members[0].clients.push_back(std::move(client));
+  providers::ChainPolicy policy;
+  policy.max_attempts = 1;
+  policy.breaker_failures = 0;
+  return std::make_shared<providers::UpstreamChain>(std::move(members), policy);
+}
 
 }  // namespace isartor::fakes

@@ -20,7 +20,7 @@ double value_of(const std::string& text, const std::string& series) {
 }
 
 TEST(GatewayMetrics, CountsWhatTheLayersAndTheGatewayReport) {
-  GatewayMetrics metrics({"/v1/chat/completions", "/v1/messages", "other"}, "openai");
+  GatewayMetrics metrics({"/v1/chat/completions", "/v1/messages", "other"}, {"openai"});
   // An exact hit; a miss answered by the provider; a bypass that failed upstream with a 429.
   metrics.on_layer(LayerId::kL1a, LayerOutcome::kAnswered, 1ms, nullptr);
   metrics.on_usage(LayerId::kL1a, {10, 5});
@@ -39,9 +39,15 @@ TEST(GatewayMetrics, CountsWhatTheLayersAndTheGatewayReport) {
   Error timeout(ErrorCode::kUpstreamTimeout, "timed out");
   metrics.on_layer(LayerId::kL3, LayerOutcome::kFailed, 10s, &timeout);
   metrics.record_request(99, std::nullopt, 404, 0ms, 0, 20);  // an unknown route counts as "other"
+  // The calls behind those: upstream figures come from the chain, one per call.
+  metrics.on_attempt(0, providers::AttemptOutcome::kOk, 200, 200ms);
+  metrics.on_attempt(0, providers::AttemptOutcome::kRateLimited, 429, 30ms);
+  metrics.on_attempt(0, providers::AttemptOutcome::kTimeout, 0, 10s);
+  metrics.on_attempt(7, providers::AttemptOutcome::kFailed, 503, 1ms);  // out of range: the last provider
 
   Readings readings;
   readings.layers = {{LayerId::kL1a, true, pipeline::CacheStats{1, 321}}, {LayerId::kL3, true, std::nullopt}};
+  readings.upstreams.push_back({"openai", "openai", providers::BreakerState::kOpen, 2, 1, true});
   const std::string text = metrics.render(readings);
   EXPECT_EQ(value_of(text, R"(isartor_requests_total{route="/v1/chat/completions",layer="l1a",status="200"})"), 1);
   EXPECT_EQ(value_of(text, R"(isartor_requests_total{route="/v1/messages",layer="l3",status="200"})"), 1);
@@ -66,12 +72,19 @@ TEST(GatewayMetrics, CountsWhatTheLayersAndTheGatewayReport) {
   EXPECT_EQ(value_of(text, R"(isartor_cache_entries{cache="exact"})"), 1);
   EXPECT_EQ(value_of(text, R"(isartor_cache_bytes{cache="exact"})"), 321);
   EXPECT_EQ(value_of(text, R"(isartor_layer_ready{layer="l3"})"), 1);
+  EXPECT_EQ(value_of(text, R"(isartor_upstream_responses_total{provider="openai",status="503"})"), 1);
+  EXPECT_EQ(value_of(text, R"(isartor_upstream_attempts_total{provider="openai",outcome="rate_limited"})"), 1);
+  EXPECT_EQ(value_of(text, R"(isartor_upstream_attempts_total{provider="openai",outcome="failed"})"), 1);
+  EXPECT_EQ(value_of(text, R"(isartor_upstream_attempt_duration_seconds_count{provider="openai"})"), 4);
+  EXPECT_EQ(value_of(text, R"(isartor_upstream_circuit_state{provider="openai",state="open"})"), 1);
+  EXPECT_EQ(value_of(text, R"(isartor_upstream_circuit_state{provider="openai",state="closed"})"), 0);
+  EXPECT_EQ(value_of(text, R"(isartor_upstream_keys_available{provider="openai"})"), 1);
   // Series nothing touched are not written.
   EXPECT_EQ(text.find(R"(route="/v1/messages",layer="l1a")"), std::string::npos);
 }
 
 TEST(GatewayMetrics, ConcurrentCountsAreNotLost) {
-  GatewayMetrics metrics({"/v1/chat/completions", "other"}, "openai");
+  GatewayMetrics metrics({"/v1/chat/completions", "other"}, {"openai"});
   constexpr int kThreads = 4, kEach = 20000;
   {
     std::vector<std::jthread> threads;

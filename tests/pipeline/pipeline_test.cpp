@@ -42,7 +42,7 @@ class PipelineTest : public ::testing::Test {
     auto backend = std::make_unique<cache::MemoryBackend>(100, std::chrono::seconds(60));
     backend_ = backend.get();
     layers.push_back(std::make_unique<ExactCacheLayer>(std::move(backend)));
-    layers.push_back(std::make_unique<CloudLayer>(std::move(provider)));
+    layers.push_back(std::make_unique<CloudLayer>(fakes::chain_of(std::move(provider))));
     pipeline_ = std::make_unique<Pipeline>(std::move(layers), observer_);
   }
 

@@ -1,0 +1,130 @@
+#include "policy/clients.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace isartor::policy {
+
+namespace {
+
+Sha256Digest from_hex(std::string_view hex) {
+  Sha256Digest digest{};
+  auto nibble = [](char c) { return static_cast<uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10); };
+  for (std::size_t i = 0; i < digest.size() && 2 * i + 1 < hex.size(); ++i) {
+    digest[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  }
+  return digest;
+}
+
+std::unique_ptr<TokenBucket> bucket(uint64_t per_minute) {
+  return per_minute == 0 ? nullptr : std::make_unique<TokenBucket>(per_minute);
+}
+
+int64_t whole_seconds(std::chrono::milliseconds ms) {
+  return std::max<int64_t>(1, (ms.count() + 999) / 1000);
+}
+
+}  // namespace
+
+TokenBucket::TokenBucket(uint64_t per_minute)
+    : per_minute_(per_minute), level_(static_cast<double>(per_minute)), last_(Clock::now()) {}
+
+double TokenBucket::level(Clock::time_point now) {
+  if (now > last_) {
+    const double minutes = std::chrono::duration<double>(now - last_).count() / 60.0;
+    level_ = std::min(static_cast<double>(per_minute_), level_ + minutes * static_cast<double>(per_minute_));
+    last_ = now;
+  }
+  return level_;
+}
+
+std::chrono::milliseconds TokenBucket::until(double units) const {
+  const double missing = units - level_;
+  if (missing <= 0) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(static_cast<int64_t>(std::ceil(missing * 60000.0 / static_cast<double>(per_minute_))));
+}
+
+Client::Client(std::string name, config::RateLimits limits)
+    : name_(std::move(name)), requests_(bucket(limits.requests_per_minute)), tokens_(bucket(limits.tokens_per_minute)) {}
+
+Result<void> Client::admit(Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  const bool requests_out = requests_ && requests_->level(now) < 1.0;
+  // Tokens are known only after the answer, so the budget refuses once it is spent, not before.
+  const bool tokens_out = !requests_out && tokens_ && tokens_->level(now) <= 0.0;
+  if (!requests_out && !tokens_out) {
+    if (requests_) requests_->spend(1.0);
+    ++counts_.admitted;
+    return {};
+  }
+  TokenBucket& spent = requests_out ? *requests_ : *tokens_;
+  const auto wait = spent.until(requests_out ? 1.0 : 1e-9);
+  ++(requests_out ? counts_.limited_requests : counts_.limited_tokens);
+  Error error(ErrorCode::kRateLimited,
+              "rate limit reached for gateway key '" + name_ + "': " + std::to_string(spent.per_minute()) +
+                  (requests_out ? " requests" : " tokens") + " per minute; retry in " +
+                  std::to_string(whole_seconds(wait)) + " s");
+  error.headers.emplace_back("retry-after", std::to_string(whole_seconds(wait)));
+  // The names OpenAI uses, so clients that pace themselves by them keep working.
+  const std::pair<const char*, TokenBucket*> kinds[] = {{"requests", requests_.get()}, {"tokens", tokens_.get()}};
+  for (const auto& [kind, b] : kinds) {
+    if (!b) continue;
+    const std::string suffix = kind;
+    error.headers.emplace_back("x-ratelimit-limit-" + suffix, std::to_string(b->per_minute()));
+    error.headers.emplace_back("x-ratelimit-remaining-" + suffix,
+                               std::to_string(static_cast<int64_t>(std::max(0.0, std::floor(b->level(now))))));
+    error.headers.emplace_back("x-ratelimit-reset-" + suffix, std::to_string(whole_seconds(b->until(1.0))) + "s");
+  }
+  return std::unexpected(std::move(error));
+}
+
+void Client::charge(Clock::time_point now, uint64_t tokens) {
+  std::lock_guard lock(mutex_);
+  counts_.tokens += tokens;
+  if (!tokens_) return;
+  tokens_->level(now);
+  tokens_->spend(static_cast<double>(tokens));
+}
+
+Client::Reading Client::reading() const {
+  std::lock_guard lock(mutex_);
+  return counts_;
+}
+
+Clients::Clients(const config::Config& config) : count_cache_hits_(config.rate_limit.count_cache_hits) {
+  const config::RateLimits& defaults = config.rate_limit.defaults;
+  auto with_defaults = [&](config::RateLimits own) {
+    if (own.requests_per_minute == 0) own.requests_per_minute = defaults.requests_per_minute;
+    if (own.tokens_per_minute == 0) own.tokens_per_minute = defaults.tokens_per_minute;
+    return own;
+  };
+  if (!config.gateway_api_key.empty()) {
+    keys_.push_back({sha256(config.gateway_api_key), std::make_unique<Client>("default", defaults)});
+  }
+  for (const config::GatewayKey& key : config.gateway_api_keys) {
+    keys_.push_back({from_hex(key.sha256_hex), std::make_unique<Client>(key.name, with_defaults(key.limits))});
+  }
+  if (keys_.empty()) anonymous_ = std::make_unique<Client>("anonymous", defaults);
+}
+
+Client* Clients::identify(std::string_view presented) const {
+  if (anonymous_) return anonymous_.get();
+  const Sha256Digest got = sha256(presented);
+  Client* found = nullptr;
+  // Every digest is compared, so the time taken says nothing about which key matched.
+  for (const Entry& entry : keys_) {
+    if (CRYPTO_memcmp(entry.digest.data(), got.data(), got.size()) == 0) found = entry.client.get();
+  }
+  return found;
+}
+
+std::vector<const Client*> Clients::all() const {
+  std::vector<const Client*> out;
+  if (anonymous_) out.push_back(anonymous_.get());
+  for (const Entry& entry : keys_) out.push_back(entry.client.get());
+  return out;
+}
+
+}  // namespace isartor::policy
