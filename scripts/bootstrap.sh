@@ -24,7 +24,7 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 apt_packages=(
   build-essential cmake pkg-config git ca-certificates curl
-  libboost1.81-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libfmt-dev
+  libboost1.81-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libfmt-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   wrk redis-server libhiredis-dev
   qemu-user binutils

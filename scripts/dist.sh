@@ -41,12 +41,14 @@ notices() {
     "bin/isartor contains, linked statically or compiled in from headers:" \
     "  llama.cpp and ggml        MIT (from the llama-cpp-python $llama_version sdist)" \
     "  nlohmann/json             MIT (Expat)" \
+    "  toml++                    MIT" \
     "  Boost (Asio, Beast)       BSL-1.0" \
     "  {fmt}                     MIT, with an exception for binaries" \
     "  libstdc++, libgcc         GPL-3.0 with the GCC Runtime Library Exception (no notice required)" \
     "At run time it loads the system's glibc, libcurl, OpenSSL and libgomp." ""
   section "llama.cpp / ggml" <"$llama_src/LICENSE"
   section "nlohmann/json (Debian's copyright file)" </usr/share/doc/nlohmann-json3-dev/copyright
+  section "toml++ (Debian's copyright file)" </usr/share/doc/libtomlplusplus-dev/copyright
   # Debian's Boost copyright file is 2 MB of per-file entries: the licence text is the notice.
   awk '/^License: BSL-1.0$/ { getline; if ($0 ~ /Boost Software License/) p = 1 }
        p && /^$/ { exit }

@@ -445,9 +445,10 @@ void default_model(api::Json& body, const std::string& model) {
 }  // namespace
 
 http::Response Gateway::admin(const http::Request& request) const {
-  if (config_.gateway_api_key.empty()) {
+  if (config_.gateway_api_key.empty() && config_.gateway_api_keys.empty()) {
     return render_error(request.path, Error(ErrorCode::kForbidden,
-                                            "admin routes are off while no gateway key is set: set ISARTOR__GATEWAY_API_KEY"));
+                                            "admin routes are off while no gateway key is set: set "
+                                            "ISARTOR__GATEWAY_API_KEY or ISARTOR__GATEWAY_API_KEYS"));
   }
   const auto& layers = pipeline_->layers();
   if (request.path == "/admin/cache/stats") {

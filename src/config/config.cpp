@@ -312,6 +312,19 @@ Field key_list_field(std::string_view name, std::vector<std::string> ResilienceC
   return {name, false,
           [name, member](Config& c, const std::string& v) {
             std::vector<std::string> keys;
+            // A TOML list arrives as its JSON text.
+            if (detail::trim(v).starts_with('[')) {
+              const nlohmann::json list = nlohmann::json::parse(v, nullptr, false);
+              if (!list.is_array() || !std::ranges::all_of(list, [](const auto& k) { return k.is_string(); })) {
+                reject(name, v, true, "comma-separated keys or a list of strings");
+              }
+              for (const auto& key : list) {
+                check_secret(name, key.get<std::string>());
+                keys.push_back(key.get<std::string>());
+              }
+              c.resilience.*member = std::move(keys);
+              return;
+            }
             std::string_view rest = v;
             while (!rest.empty()) {
               const size_t comma = rest.find(',');

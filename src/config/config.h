@@ -193,8 +193,9 @@ Config load(const Sources& sources);
 // and the process environment, then calls load(). Throws ConfigError (also for unreadable files).
 Config load_from_process();
 
-// Parses the TOML subset we accept ([section], key = "string" | 123 | 1.5 | true) into flattened
-// ISARTOR__SECTION__KEY names. Throws ConfigError with the line number on bad syntax.
+// Parses TOML 1.0 (toml++) into flattened ISARTOR__SECTION__KEY names: scalars as their text,
+// arrays (of tables too) as JSON text. Throws ConfigError with the line number on bad syntax
+// and for dates and times, which no variable takes.
 std::map<std::string, std::string> parse_toml(const std::string& text);
 
 // Parses KEY=VALUE lines (optional `export `, quotes, # comments). Throws ConfigError on bad lines.
