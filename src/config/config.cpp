@@ -56,6 +56,8 @@ constexpr std::array<EnumName<Provider>, 4> kProviders{{{"openai", Provider::kOp
                                                         {"anthropic", Provider::kAnthropic},
                                                         {"xai", Provider::kXai}}};
 
+constexpr std::array<EnumName<QuotaAction>, 2> kQuotaActions{
+    {{"block", QuotaAction::kBlock}, {"warn", QuotaAction::kWarn}}};
 constexpr std::array<EnumName<KeyStrategy>, 2> kKeyStrategies{
     {{"round_robin", KeyStrategy::kRoundRobin}, {"priority", KeyStrategy::kPriority}}};
 
@@ -411,13 +413,14 @@ bool is_sha256_hex(std::string_view text) {
 GatewayKey parse_gateway_key(std::string_view name, const nlohmann::json& entry, const std::string& where) {
   constexpr std::string_view kShape =
       "a JSON list of objects {\"name\", \"key\" | \"key_sha256\" (64 lower-case hex), \"requests_per_minute\", "
-      "\"tokens_per_minute\"}";
+      "\"tokens_per_minute\", \"tokens_per_day\", \"tokens_per_month\"}";
   auto bad = [&](const std::string& why) -> void {
     throw ConfigError(fmt::format("invalid {}: {} {}; expected {}", name, where, why, kShape));
   };
   if (!entry.is_object()) bad("is not an object");
-  static constexpr std::array<std::string_view, 5> kKnown{"name", "key", "key_sha256", "requests_per_minute",
-                                                          "tokens_per_minute"};
+  static constexpr std::array<std::string_view, 7> kKnown{"name",           "key",           "key_sha256",
+                                                          "requests_per_minute", "tokens_per_minute",
+                                                          "tokens_per_day", "tokens_per_month"};
   for (const auto& [field, value] : entry.items()) {
     if (std::ranges::find(kKnown, field) == kKnown.end()) bad(fmt::format("has an unknown field \"{}\"", field));
   }
@@ -437,7 +440,9 @@ GatewayKey parse_gateway_key(std::string_view name, const nlohmann::json& entry,
     key.sha256_hex = digest->get<std::string>();
   }
   for (auto [field, member] : {std::pair{"requests_per_minute", &RateLimits::requests_per_minute},
-                               std::pair{"tokens_per_minute", &RateLimits::tokens_per_minute}}) {
+                               std::pair{"tokens_per_minute", &RateLimits::tokens_per_minute},
+                               std::pair{"tokens_per_day", &RateLimits::tokens_per_day},
+                               std::pair{"tokens_per_month", &RateLimits::tokens_per_month}}) {
     const auto it = entry.find(field);
     if (it == entry.end()) continue;
     if (!it->is_number_unsigned()) bad(fmt::format("has a \"{}\" that is not a whole number >= 0", field));
@@ -466,7 +471,9 @@ Field gateway_keys_field() {
               list.push_back({{"name", k.name},
                               {"key_sha256", k.sha256_hex.substr(0, 8) + "…"},
                               {"requests_per_minute", k.limits.requests_per_minute},
-                              {"tokens_per_minute", k.limits.tokens_per_minute}});
+                              {"tokens_per_minute", k.limits.tokens_per_minute},
+                              {"tokens_per_day", k.limits.tokens_per_day},
+                              {"tokens_per_month", k.limits.tokens_per_month}});
             }
             return list.empty() ? std::string() : list.dump();
           }};
@@ -507,6 +514,11 @@ const std::vector<Field>& fields() {
         integer_field("ISARTOR__RATE_LIMIT__TOKENS_PER_MINUTE",
                       at(&Config::rate_limit, &RateLimitConfig::defaults, &RateLimits::tokens_per_minute), uint64_t{0}),
         bool_field("ISARTOR__RATE_LIMIT__COUNT_CACHE_HITS", at(&Config::rate_limit, &RateLimitConfig::count_cache_hits)),
+        integer_field("ISARTOR__QUOTA__TOKENS_PER_DAY",
+                      at(&Config::rate_limit, &RateLimitConfig::defaults, &RateLimits::tokens_per_day), uint64_t{0}),
+        integer_field("ISARTOR__QUOTA__TOKENS_PER_MONTH",
+                      at(&Config::rate_limit, &RateLimitConfig::defaults, &RateLimits::tokens_per_month), uint64_t{0}),
+        enum_field("ISARTOR__QUOTA__ACTION", at(&Config::rate_limit, &RateLimitConfig::quota_action), kQuotaActions),
         integer_field("ISARTOR__MAX_BODY_BYTES", at(&Config::max_body_bytes), uint64_t{1}),
         integer_field("ISARTOR__MAX_RESPONSE_BYTES", at(&Config::max_response_bytes), uint64_t{1}),
         integer_field("ISARTOR__HEADER_TIMEOUT_SECS", at(&Config::header_timeout_secs), 1),
@@ -757,6 +769,7 @@ const char* to_string(RouterBackend value) { return enum_name(kRouterBackends, v
 const char* to_string(Provider value) { return enum_name(kProviders, value); }
 const char* to_string(SemanticIndex value) { return enum_name(kSemanticIndexes, value); }
 const char* to_string(KeyStrategy value) { return enum_name(kKeyStrategies, value); }
+const char* to_string(QuotaAction value) { return enum_name(kQuotaActions, value); }
 
 std::vector<UpstreamTarget> upstream_targets(const Config& config) {
   std::vector<UpstreamTarget> chain;

@@ -18,6 +18,7 @@ enum class Provider { kOpenAI, kAzure, kAnthropic, kXai };
 enum class SemanticIndex { kAuto, kFlat, kHnsw };
 enum class ClassifyMode { kLogits, kGrammar };
 enum class KeyStrategy { kRoundRobin, kPriority };
+enum class QuotaAction { kBlock, kWarn };
 
 struct Layer2Config {
   // ISARTOR__LAYER2__SIDECAR_URL: an OpenAI-compatible server (llama-server, vLLM) to use instead
@@ -88,10 +89,12 @@ struct ResilienceConfig {
   int breaker_open_secs = 30;    // ISARTOR__CIRCUIT_BREAKER__OPEN_SECS: open this long, then one probe
 };
 
-// Per gateway key: 0 = no limit.
+// Per gateway key: 0 = no limit. Days and months are UTC calendar ones.
 struct RateLimits {
   uint64_t requests_per_minute = 0;
   uint64_t tokens_per_minute = 0;
+  uint64_t tokens_per_day = 0;
+  uint64_t tokens_per_month = 0;
 };
 
 // A client of the gateway, told apart by its key (logs, metrics, limits).
@@ -102,8 +105,11 @@ struct GatewayKey {
 };
 
 struct RateLimitConfig {
-  RateLimits defaults;            // ISARTOR__RATE_LIMIT__REQUESTS_PER_MINUTE / __TOKENS_PER_MINUTE
+  // ISARTOR__RATE_LIMIT__REQUESTS_PER_MINUTE / __TOKENS_PER_MINUTE, ISARTOR__QUOTA__TOKENS_PER_DAY /
+  // __TOKENS_PER_MONTH: for every key without its own.
+  RateLimits defaults;
   bool count_cache_hits = true;   // ISARTOR__RATE_LIMIT__COUNT_CACHE_HITS: false = cache hits are free
+  QuotaAction quota_action = QuotaAction::kBlock;  // ISARTOR__QUOTA__ACTION: block (429) or warn (log)
 };
 
 struct Config {
@@ -228,5 +234,6 @@ const char* to_string(Provider);
 const char* to_string(SemanticIndex);
 const char* to_string(ClassifyMode);
 const char* to_string(KeyStrategy);
+const char* to_string(QuotaAction);
 
 }  // namespace isartor::config

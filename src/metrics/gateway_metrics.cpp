@@ -218,10 +218,11 @@ std::string GatewayMetrics::render(const Readings& readings) const {
   for (const auto& client : readings.clients) out.sample("isartor_client_requests_total", {{"client", client.name}}, client.reading.admitted);
   out.family("isartor_client_tokens_total", "counter", "Tokens of the answers each gateway key got (what its limit counts).");
   for (const auto& client : readings.clients) out.sample("isartor_client_tokens_total", {{"client", client.name}}, client.reading.tokens);
-  out.family("isartor_rate_limited_total", "counter", "Requests refused with 429 by the gateway's own limits (limit: requests, tokens).");
+  out.family("isartor_rate_limited_total", "counter", "Requests refused with 429 by the gateway's own limits (limit: requests, tokens, quota).");
   for (const auto& client : readings.clients) {
     out.sample("isartor_rate_limited_total", {{"client", client.name}, {"limit", "requests"}}, client.reading.limited_requests);
     out.sample("isartor_rate_limited_total", {{"client", client.name}, {"limit", "tokens"}}, client.reading.limited_tokens);
+    out.sample("isartor_rate_limited_total", {{"client", client.name}, {"limit", "quota"}}, client.reading.limited_quota);
   }
   out.family("isartor_cache_entries", "gauge", "Entries each cache holds.");
   for (const auto& layer : readings.layers) {

@@ -109,3 +109,19 @@ def test_a_bad_key_list_is_one_line_without_the_keys(gateway_factory, value, exp
     text = out.stdout + out.stderr
     assert "ISARTOR__GATEWAY_API_KEYS" in text and expected in text, text
     assert "k1234567" not in text and "k7654321" not in text
+
+
+def test_a_daily_token_quota_blocks_until_midnight_utc(gateway_factory):
+    gw = gateway_factory("openai", ISARTOR__GATEWAY_API_KEYS=teams({"tokens_per_day": 3}))
+    p = uniq("quota")
+    assert_completion(post(gw, KEY_A, OPENAI, oa_body(p)), "Echo: " + p)  # its usage uses up 3 tokens
+    r = post(gw, KEY_A, OPENAI, oa_body(uniq("over")))
+    err = assert_openai_error(r, 429)
+    assert err["code"] == "insufficient_quota" and "daily quota of 3 tokens" in err["message"], err
+    assert 1 <= int(r.headers["retry-after"]) <= 86400
+    # With action warn it is only logged.
+    gw2 = gateway_factory("openai", ISARTOR__GATEWAY_API_KEYS=teams({"tokens_per_day": 3}), ISARTOR__QUOTA__ACTION="warn")
+    for _ in range(2):
+        p = uniq("warned")
+        assert_completion(post(gw2, KEY_A, OPENAI, oa_body(p)), "Echo: " + p)
+    assert "used up its daily quota of 3 tokens" in gw2.log()

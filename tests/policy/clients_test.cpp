@@ -58,6 +58,42 @@ TEST(Client, ATokenBudgetSpentByAnAnswerRefusesUntilItRefills) {
   EXPECT_EQ(client.reading().limited_tokens, 2u);
 }
 
+TEST(Quota, DaysAndMonthsAreUtcCalendarWindows) {
+  using namespace std::chrono;
+  const WallClock::time_point jan31 = sys_days(2026y / January / 31) + 23h;
+  Quota day(Quota::Window::kDay, 100);
+  EXPECT_EQ(day.resets_at(jan31), sys_days(2026y / February / 1));
+  EXPECT_FALSE(day.add(jan31, 99));
+  EXPECT_TRUE(day.add(jan31, 1));   // crossed now
+  EXPECT_FALSE(day.add(jan31, 5));  // already past: said once
+  EXPECT_TRUE(day.spent(jan31));
+  EXPECT_FALSE(day.spent(jan31 + 1h));  // a new day
+  Quota month(Quota::Window::kMonth, 10);
+  EXPECT_EQ(month.resets_at(sys_days(2026y / December / 15)), sys_days(2027y / January / 1));
+  month.add(sys_days(2026y / December / 15), 10);
+  EXPECT_TRUE(month.spent(sys_days(2026y / December / 31)));
+  EXPECT_FALSE(month.spent(sys_days(2027y / January / 1)));
+}
+
+TEST(Client, AUsedUpQuotaBlocksUntilItsWindowEndsOrOnlyWarns) {
+  using namespace std::chrono;
+  const WallClock::time_point noon = sys_days(2026y / March / 3) + 12h;
+  Client blocked("team-q", {0, 0, 50, 0}, config::QuotaAction::kBlock);
+  ASSERT_TRUE(blocked.admit(Clock::now(), noon));
+  blocked.charge(Clock::now(), 60, noon);
+  auto refused = blocked.admit(Clock::now(), noon);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().upstream_code, "insufficient_quota");
+  EXPECT_NE(refused.error().message.find("daily quota of 50 tokens"), std::string::npos);
+  EXPECT_EQ(header(refused.error(), "retry-after"), "43200");
+  EXPECT_TRUE(blocked.admit(Clock::now(), noon + 12h));  // the next day
+  EXPECT_EQ(blocked.reading().limited_quota, 1u);
+
+  Client warned("team-w", {0, 0, 50, 0}, config::QuotaAction::kWarn);
+  warned.charge(Clock::now(), 60, noon);
+  EXPECT_TRUE(warned.admit(Clock::now(), noon));
+}
+
 TEST(Client, NoLimitsNeverRefuses) {
   Client client("x", {});
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(client.admit(Clock::now()));
