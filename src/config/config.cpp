@@ -342,26 +342,41 @@ Field key_list_field(std::string_view name, std::vector<std::string> ResilienceC
           [member](const Config& c) { return masked_list(c.resilience.*member); }};
 }
 
+// Checks one object of a JSON list variable; errors name the variable, the entry and its shape.
+struct ListEntry {
+  std::string_view variable;
+  std::string where;        // "entry 2"
+  std::string_view shape;   // what an entry looks like
+  const nlohmann::json& json;
+
+  [[noreturn]] void fail(const std::string& why) const {
+    throw ConfigError(fmt::format("invalid {}: {} {}; expected {}", variable, where, why, shape));
+  }
+  // An object whose fields are all in `known` (a typo must not be ignored).
+  template <std::size_t N>
+  void check_fields(const std::array<std::string_view, N>& known) const {
+    if (!json.is_object()) fail("is not an object");
+    for (const auto& [field, value] : json.items()) {
+      if (std::ranges::find(known, field) == known.end()) fail(fmt::format("has an unknown field \"{}\"", field));
+    }
+  }
+};
+
 // One entry of ISARTOR__FALLBACK_PROVIDERS; `where` names it in errors ("entry 2").
 UpstreamTarget parse_upstream_target(std::string_view name, const nlohmann::json& entry, const std::string& where) {
-  constexpr std::string_view kShape =
-      "a JSON list of objects {\"provider\", \"url\", \"api_key\" | \"api_keys\" | \"api_key_file\", \"model\", "
-      "\"name\", \"azure_deployment_id\"}";
-  auto bad = [&](const std::string& why) -> void {
-    throw ConfigError(fmt::format("invalid {}: {} {}; expected {}", name, where, why, kShape));
-  };
-  if (!entry.is_object()) bad("is not an object");
+  const ListEntry check{name, where,
+                        "a JSON list of objects {\"provider\", \"url\", \"api_key\" | \"api_keys\" | "
+                        "\"api_key_file\", \"model\", \"name\", \"azure_deployment_id\"}",
+                        entry};
+  check.check_fields(std::array<std::string_view, 8>{"provider", "url", "api_key", "api_keys", "api_key_file", "model",
+                                                     "name", "azure_deployment_id"});
+  auto bad = [&](const std::string& why) { check.fail(why); };
   auto text = [&](const char* field) -> std::string {
     const auto it = entry.find(field);
     if (it == entry.end()) return {};
     if (!it->is_string()) bad(fmt::format("has a non-string \"{}\"", field));
     return it->get<std::string>();
   };
-  static constexpr std::array<std::string_view, 8> kKnown{"provider", "url",   "api_key", "api_keys",
-                                                          "api_key_file", "model", "name", "azure_deployment_id"};
-  for (const auto& [field, value] : entry.items()) {
-    if (std::ranges::find(kKnown, field) == kKnown.end()) bad(fmt::format("has an unknown field \"{}\"", field));
-  }
   UpstreamTarget target;
   const std::string provider = text("provider");
   if (provider.empty()) bad("has no \"provider\"");
@@ -411,19 +426,13 @@ bool is_sha256_hex(std::string_view text) {
 
 // One entry of ISARTOR__GATEWAY_API_KEYS.
 GatewayKey parse_gateway_key(std::string_view name, const nlohmann::json& entry, const std::string& where) {
-  constexpr std::string_view kShape =
-      "a JSON list of objects {\"name\", \"key\" | \"key_sha256\" (64 lower-case hex), \"requests_per_minute\", "
-      "\"tokens_per_minute\", \"tokens_per_day\", \"tokens_per_month\"}";
-  auto bad = [&](const std::string& why) -> void {
-    throw ConfigError(fmt::format("invalid {}: {} {}; expected {}", name, where, why, kShape));
-  };
-  if (!entry.is_object()) bad("is not an object");
-  static constexpr std::array<std::string_view, 7> kKnown{"name",           "key",           "key_sha256",
-                                                          "requests_per_minute", "tokens_per_minute",
-                                                          "tokens_per_day", "tokens_per_month"};
-  for (const auto& [field, value] : entry.items()) {
-    if (std::ranges::find(kKnown, field) == kKnown.end()) bad(fmt::format("has an unknown field \"{}\"", field));
-  }
+  const ListEntry check{name, where,
+                        "a JSON list of objects {\"name\", \"key\" | \"key_sha256\" (64 lower-case hex), "
+                        "\"requests_per_minute\", \"tokens_per_minute\", \"tokens_per_day\", \"tokens_per_month\"}",
+                        entry};
+  check.check_fields(std::array<std::string_view, 7>{"name", "key", "key_sha256", "requests_per_minute",
+                                                     "tokens_per_minute", "tokens_per_day", "tokens_per_month"});
+  auto bad = [&](const std::string& why) { check.fail(why); };
   GatewayKey key;
   const auto name_it = entry.find("name");
   if (name_it == entry.end() || !name_it->is_string() || name_it->get<std::string>().empty()) bad("has no \"name\"");

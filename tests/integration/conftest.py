@@ -110,6 +110,14 @@ def run_isartor(args: list[str], env: dict[str, str], cwd: Path, timeout: float 
                           text=True, timeout=timeout)
 
 
+def config_rejection(gateway: "Gateway") -> str:
+    """Runs `isartor config` with a (not started) gateway's environment, asserts that the
+    configuration is refused, and returns what it printed."""
+    out = run_isartor(["config"], clean_env(gateway.env), gateway.workdir)
+    assert out.returncode != 0, out.stdout
+    return out.stdout + out.stderr
+
+
 def wait_for_http(proc: subprocess.Popen, url: str, timeout: float, what: str, log) -> None:
     """Polls GET `url` until it answers 200; AssertionError with `log()` if `proc` exits first or the
     time runs out (the caller stops the process)."""

@@ -10,7 +10,8 @@ import anthropic
 import openai
 import pytest
 
-from conftest import an_body, assert_anthropic_error, assert_completion, assert_openai_error, oa_body, uniq
+from conftest import (an_body, assert_anthropic_error, assert_completion, assert_openai_error, config_rejection, oa_body,
+                      uniq)
 
 OPENAI, ANTHROPIC = "/v1/chat/completions", "/v1/messages"
 KEY_A, KEY_B = "team-a-key-0123456789", "team-b-key-0123456789"
@@ -102,11 +103,7 @@ def test_a_token_budget_refuses_once_answers_spent_it(gateway_factory, fake):
     ('[{"name": "a", "key": "k1234567", "requests_per_minute": -1}]', "whole number"),
 ])
 def test_a_bad_key_list_is_one_line_without_the_keys(gateway_factory, value, expected):
-    from conftest import clean_env, run_isartor
-    gw = gateway_factory("openai", start=False, ISARTOR__GATEWAY_API_KEYS=value)
-    out = run_isartor(["config"], clean_env(gw.env), gw.workdir)
-    assert out.returncode != 0
-    text = out.stdout + out.stderr
+    text = config_rejection(gateway_factory("openai", start=False, ISARTOR__GATEWAY_API_KEYS=value))
     assert "ISARTOR__GATEWAY_API_KEYS" in text and expected in text, text
     assert "k1234567" not in text and "k7654321" not in text
 
