@@ -119,6 +119,16 @@ class ClientBudget final : public pipeline::RequestBudget {
   const bool count_cache_hits_;
 };
 
+// Every key the configuration holds in clear, to redact from what goes to clients and logs.
+std::vector<std::string> secrets_of(const config::Config& config) {
+  std::vector<std::string> secrets{config.gateway_api_key};
+  for (const config::UpstreamTarget& target : config::upstream_targets(config)) {
+    secrets.insert(secrets.end(), target.api_keys.begin(), target.api_keys.end());
+  }
+  std::erase(secrets, std::string());
+  return secrets;
+}
+
 // Counts a request in flight for as long as it lives.
 class InFlight {
  public:
@@ -189,6 +199,7 @@ Gateway::Gateway(config::Config config)
     : config_(std::move(config)),
       connections_(budget_for(config_)),
       clients_(std::make_unique<policy::Clients>(config_)),
+      secrets_(secrets_of(config_)),
       http_client_(std::make_unique<providers::HttpClient>(
           providers::HttpClientLimits{static_cast<long>(connections_.upstream), config_.max_response_bytes})) {
   Components components = build_components(config_, *http_client_);
@@ -532,7 +543,7 @@ asio::awaitable<http::Response> Gateway::json_route(const http::Request& request
   }
   if (!answer) {
     Error error = answer.error();
-    error.message = api::redact(error.message, {config_.external_llm_api_key, config_.gateway_api_key});
+    error.message = api::redact(error.message, secrets_);
     co_return render_error(request.path, error);
   }
   co_return http::Response{200, "application/json", std::move(answer->headers), std::move(answer->body)};
@@ -588,7 +599,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   options.format = format;
   options.stream = chat_request.stream;
   options.model = chat_request.body["model"].get<std::string>();
-  options.secrets = {config_.external_llm_api_key, config_.gateway_api_key};
+  options.secrets = secrets_;
   options.cache_looked_up = chat_request.cache.lookup && !chat_request.provider_only;
   // Compared, not converted: a client's {"include_usage": "yes"} must not throw.
   const auto so = chat_request.body.find("stream_options");

@@ -41,6 +41,7 @@ class Gateway {
   config::Config config_;
   core::ConnectionBudget connections_;  // from the open-files limit, raised at construction
   std::unique_ptr<policy::Clients> clients_;  // the gateway keys and their limits
+  std::vector<std::string> secrets_;          // every key in the configuration, redacted from errors
   std::unique_ptr<providers::HttpClient> http_client_;
   std::shared_ptr<providers::UpstreamChain> upstream_;  // L3's providers, also for the native routes
   std::shared_ptr<inference::Embedder> embedder_;        // L1b's model; null when unavailable

@@ -58,6 +58,8 @@ constexpr std::array<EnumName<Provider>, 4> kProviders{{{"openai", Provider::kOp
 
 constexpr std::array<EnumName<QuotaAction>, 2> kQuotaActions{
     {{"block", QuotaAction::kBlock}, {"warn", QuotaAction::kWarn}}};
+constexpr std::array<EnumName<QuotaAction>, 3> kProviderQuotaActions{
+    {{"fallback", QuotaAction::kFallback}, {"block", QuotaAction::kBlock}, {"warn", QuotaAction::kWarn}}};
 constexpr std::array<EnumName<KeyStrategy>, 2> kKeyStrategies{
     {{"round_robin", KeyStrategy::kRoundRobin}, {"priority", KeyStrategy::kPriority}}};
 
@@ -321,6 +323,7 @@ Field key_list_field(std::string_view name, std::vector<std::string> ResilienceC
                 reject(name, v, true, "comma-separated keys or a list of strings");
               }
               for (const auto& key : list) {
+                if (key.get<std::string>().empty()) reject(name, v, true, "keys that are not empty");
                 check_secret(name, key.get<std::string>());
                 keys.push_back(key.get<std::string>());
               }
@@ -352,6 +355,13 @@ struct ListEntry {
   [[noreturn]] void fail(const std::string& why) const {
     throw ConfigError(fmt::format("invalid {}: {} {}; expected {}", variable, where, why, shape));
   }
+  // The field as a whole number >= 0; 0 when absent.
+  uint64_t whole_number(const char* field) const {
+    const auto it = json.find(field);
+    if (it == json.end()) return 0;
+    if (!it->is_number_unsigned()) fail(fmt::format("has a \"{}\" that is not a whole number >= 0", field));
+    return it->get<uint64_t>();
+  }
   // An object whose fields are all in `known` (a typo must not be ignored).
   template <std::size_t N>
   void check_fields(const std::array<std::string_view, N>& known) const {
@@ -366,10 +376,12 @@ struct ListEntry {
 UpstreamTarget parse_upstream_target(std::string_view name, const nlohmann::json& entry, const std::string& where) {
   const ListEntry check{name, where,
                         "a JSON list of objects {\"provider\", \"url\", \"api_key\" | \"api_keys\" | "
-                        "\"api_key_file\", \"model\", \"name\", \"azure_deployment_id\"}",
+                        "\"api_key_file\", \"model\", \"name\", \"azure_deployment_id\", \"tokens_per_day\", "
+                        "\"tokens_per_month\"}",
                         entry};
-  check.check_fields(std::array<std::string_view, 8>{"provider", "url", "api_key", "api_keys", "api_key_file", "model",
-                                                     "name", "azure_deployment_id"});
+  check.check_fields(std::array<std::string_view, 10>{"provider", "url", "api_key", "api_keys", "api_key_file", "model",
+                                                      "name", "azure_deployment_id", "tokens_per_day",
+                                                      "tokens_per_month"});
   auto bad = [&](const std::string& why) { check.fail(why); };
   auto text = [&](const char* field) -> std::string {
     const auto it = entry.find(field);
@@ -391,7 +403,7 @@ UpstreamTarget parse_upstream_target(std::string_view name, const nlohmann::json
   if (const auto it = entry.find("api_keys"); it != entry.end()) {
     if (!it->is_array()) bad("has an \"api_keys\" that is not a list of strings");
     for (const auto& key : *it) {
-      if (!key.is_string()) bad("has an \"api_keys\" that is not a list of strings");
+      if (!key.is_string() || key.get<std::string>().empty()) bad("has an \"api_keys\" that is not a list of non-empty strings");
       check_secret(key_name, key.get<std::string>());
       target.api_keys.push_back(key.get<std::string>());
     }
@@ -400,6 +412,8 @@ UpstreamTarget parse_upstream_target(std::string_view name, const nlohmann::json
   target.model = text("model");
   target.name = text("name");
   target.azure_deployment_id = text("azure_deployment_id");
+  target.tokens_per_day = check.whole_number("tokens_per_day");
+  target.tokens_per_month = check.whole_number("tokens_per_month");
   if (target.provider == Provider::kAzure && (target.url.empty() || target.azure_deployment_id.empty())) {
     bad("is azure without \"url\" and \"azure_deployment_id\"");
   }
@@ -448,15 +462,10 @@ GatewayKey parse_gateway_key(std::string_view name, const nlohmann::json& entry,
     if (!digest->is_string() || !is_sha256_hex(digest->get<std::string>())) bad("has a \"key_sha256\" that is not 64 lower-case hex digits");
     key.sha256_hex = digest->get<std::string>();
   }
-  for (auto [field, member] : {std::pair{"requests_per_minute", &RateLimits::requests_per_minute},
-                               std::pair{"tokens_per_minute", &RateLimits::tokens_per_minute},
-                               std::pair{"tokens_per_day", &RateLimits::tokens_per_day},
-                               std::pair{"tokens_per_month", &RateLimits::tokens_per_month}}) {
-    const auto it = entry.find(field);
-    if (it == entry.end()) continue;
-    if (!it->is_number_unsigned()) bad(fmt::format("has a \"{}\" that is not a whole number >= 0", field));
-    key.limits.*member = it->get<uint64_t>();
-  }
+  key.limits.requests_per_minute = check.whole_number("requests_per_minute");
+  key.limits.tokens_per_minute = check.whole_number("tokens_per_minute");
+  key.limits.tokens_per_day = check.whole_number("tokens_per_day");
+  key.limits.tokens_per_month = check.whole_number("tokens_per_month");
   return key;
 }
 
@@ -467,10 +476,15 @@ Field gateway_keys_field() {
             c.gateway_api_keys = parse_json_list<GatewayKey>(kName, v, [kName](const nlohmann::json& e, const std::string& where) {
               return parse_gateway_key(kName, e, where);
             });
-            std::set<std::string> names;
+            // "default" is ISARTOR__GATEWAY_API_KEY's, "anonymous" everyone's without keys.
+            std::set<std::string> names{"default", "anonymous"};
+            std::set<std::string> digests;
             for (const GatewayKey& key : c.gateway_api_keys) {
               if (!names.insert(key.name).second) {
-                throw ConfigError(fmt::format("invalid {}: the name \"{}\" is used twice", kName, key.name));
+                throw ConfigError(fmt::format("invalid {}: the name \"{}\" is used twice or reserved", kName, key.name));
+              }
+              if (!digests.insert(key.sha256_hex).second) {
+                throw ConfigError(fmt::format("invalid {}: \"{}\" has the key of another entry", kName, key.name));
               }
             }
           },
@@ -505,6 +519,8 @@ Field fallback_providers_field() {
               if (!t.url.empty()) entry["url"] = t.url;
               if (!t.model.empty()) entry["model"] = t.model;
               if (!t.azure_deployment_id.empty()) entry["azure_deployment_id"] = t.azure_deployment_id;
+              if (t.tokens_per_day) entry["tokens_per_day"] = t.tokens_per_day;
+              if (t.tokens_per_month) entry["tokens_per_month"] = t.tokens_per_month;
               list.push_back(std::move(entry));
             }
             return list.empty() ? std::string() : list.dump();
@@ -615,6 +631,12 @@ const std::vector<Field>& fields() {
                       at(&Config::resilience, &ResilienceConfig::breaker_failures), 0),
         integer_field("ISARTOR__CIRCUIT_BREAKER__OPEN_SECS",
                       at(&Config::resilience, &ResilienceConfig::breaker_open_secs), 1),
+        integer_field("ISARTOR__EXTERNAL_LLM_TOKENS_PER_DAY",
+                      at(&Config::resilience, &ResilienceConfig::primary_tokens_per_day), uint64_t{0}),
+        integer_field("ISARTOR__EXTERNAL_LLM_TOKENS_PER_MONTH",
+                      at(&Config::resilience, &ResilienceConfig::primary_tokens_per_month), uint64_t{0}),
+        enum_field("ISARTOR__PROVIDER_QUOTA_ACTION", at(&Config::resilience, &ResilienceConfig::provider_quota_action),
+                   kProviderQuotaActions),
         bool_field("ISARTOR__ENABLE_MONITORING", at(&Config::enable_monitoring)),
     };
   }();
@@ -778,7 +800,7 @@ const char* to_string(RouterBackend value) { return enum_name(kRouterBackends, v
 const char* to_string(Provider value) { return enum_name(kProviders, value); }
 const char* to_string(SemanticIndex value) { return enum_name(kSemanticIndexes, value); }
 const char* to_string(KeyStrategy value) { return enum_name(kKeyStrategies, value); }
-const char* to_string(QuotaAction value) { return enum_name(kQuotaActions, value); }
+const char* to_string(QuotaAction value) { return enum_name(kProviderQuotaActions, value); }
 
 std::vector<UpstreamTarget> upstream_targets(const Config& config) {
   std::vector<UpstreamTarget> chain;
@@ -790,6 +812,8 @@ std::vector<UpstreamTarget> upstream_targets(const Config& config) {
     if (std::ranges::find(primary.api_keys, key) == primary.api_keys.end()) primary.api_keys.push_back(key);
   }
   primary.azure_deployment_id = config.azure_deployment_id;
+  primary.tokens_per_day = config.resilience.primary_tokens_per_day;
+  primary.tokens_per_month = config.resilience.primary_tokens_per_month;
   chain.insert(chain.end(), config.resilience.fallback_providers.begin(), config.resilience.fallback_providers.end());
   // Unique names, so a header or a metric tells two entries of one provider (two regions) apart.
   std::set<std::string> taken;

@@ -18,7 +18,7 @@ enum class Provider { kOpenAI, kAzure, kAnthropic, kXai };
 enum class SemanticIndex { kAuto, kFlat, kHnsw };
 enum class ClassifyMode { kLogits, kGrammar };
 enum class KeyStrategy { kRoundRobin, kPriority };
-enum class QuotaAction { kBlock, kWarn };
+enum class QuotaAction { kBlock, kWarn, kFallback };
 
 struct Layer2Config {
   // ISARTOR__LAYER2__SIDECAR_URL: an OpenAI-compatible server (llama-server, vLLM) to use instead
@@ -69,6 +69,8 @@ struct UpstreamTarget {
   std::vector<std::string> api_keys;  // the key pool, in priority order; empty = calls fail (503)
   std::string model;                  // the model this provider is asked for; empty = the request's
   std::string azure_deployment_id;    // azure only (required there)
+  uint64_t tokens_per_day = 0;        // quota of this provider's answers (UTC windows); 0 = none
+  uint64_t tokens_per_month = 0;
 };
 
 // How L3 keeps answering when a provider or key fails (README "Resilience").
@@ -87,6 +89,12 @@ struct ResilienceConfig {
   // 0 = off. Only with a fallback: alone, skipping the provider would only fail faster.
   int breaker_failures = 5;
   int breaker_open_secs = 30;    // ISARTOR__CIRCUIT_BREAKER__OPEN_SECS: open this long, then one probe
+  // ISARTOR__EXTERNAL_LLM_TOKENS_PER_DAY / _PER_MONTH: the primary's quota (a fallback's is in its entry).
+  uint64_t primary_tokens_per_day = 0;
+  uint64_t primary_tokens_per_month = 0;
+  // ISARTOR__PROVIDER_QUOTA_ACTION: a provider past its quota is skipped (fallback), refuses (block,
+  // 429) or is only logged (warn).
+  QuotaAction provider_quota_action = QuotaAction::kFallback;
 };
 
 // Per gateway key: 0 = no limit. Days and months are UTC calendar ones.

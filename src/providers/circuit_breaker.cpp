@@ -23,8 +23,14 @@ bool CircuitBreaker::allow(Clock::time_point now) {
 
 void CircuitBreaker::on_success() {
   std::lock_guard lock(mutex_);
+  if (open_ && probe_at_ == Clock::time_point{}) return;
   consecutive_ = 0;
   open_ = false;
+  probe_at_ = {};
+}
+
+void CircuitBreaker::release() {
+  std::lock_guard lock(mutex_);
   probe_at_ = {};
 }
 

@@ -25,8 +25,11 @@ class CircuitBreaker {
   // probe is let through only when that one has not reported within a further open period (it
   // was cancelled). Thread-safe.
   bool allow(Clock::time_point now);
-  // The provider answered (any status that is not its own failure). Thread-safe.
+  // The provider answered (any status that is not its own failure). While open, only the probe's
+  // answer closes it (a call that began before it opened says nothing new). Thread-safe.
   void on_success();
+  // The call allow() let through was not made: a probe slot it took is free again. Thread-safe.
+  void release();
   // The provider failed (5xx, timeout, connect error). Thread-safe.
   void on_failure(Clock::time_point now);
   // The state as /health shows it; kHalfOpen once the open period is over. Thread-safe.

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <random>
 
+#include "api/openai.h"
 #include "core/log.h"
 
 namespace isartor::providers {
@@ -23,7 +24,7 @@ enum class Verdict {
   kFinal,     // the client's mistake or ours: the answer, whoever else could be asked
   kKey,       // the key was refused (429, 401, 403): rest it, try another key or provider
   kProvider,  // the provider failed: count it against its breaker, back off before asking it again
-  kSkip,      // the provider has no such endpoint: ask the next one
+  kSkip,      // refused before any call (no such endpoint, inexpressible): ask the next one
 };
 
 Verdict verdict_of(const Error& error) {
@@ -33,7 +34,11 @@ Verdict verdict_of(const Error& error) {
       return error.upstream_status == 401 || error.upstream_status == 403 ? Verdict::kKey : Verdict::kFinal;
     case ErrorCode::kUpstream:
     case ErrorCode::kUpstreamTimeout: return Verdict::kProvider;
-    case ErrorCode::kNotFound: return Verdict::kSkip;
+    // The provider's client refused before calling (no such endpoint, a field its format cannot
+    // express): another provider may take it.
+    case ErrorCode::kNotFound:
+    case ErrorCode::kUnprocessable:
+    case ErrorCode::kInternal: return error.upstream_status == 0 ? Verdict::kSkip : Verdict::kFinal;
     default: return Verdict::kFinal;
   }
 }
@@ -68,8 +73,74 @@ std::chrono::milliseconds backoff(const ChainPolicy& policy, int failures) {
   return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, cap)(random));
 }
 
+// The longest a key rests, whatever a provider's Retry-After says (one bad header must not take
+// a key away for days).
+constexpr std::chrono::milliseconds kMaxRest = std::chrono::hours(1);
+
 int64_t seconds_until(Clock::time_point at, Clock::time_point now) {
   return std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(at - now).count());
+}
+
+// A provider's token quotas: what its answers used in the current UTC day and month.
+class ProviderQuota {
+ public:
+  ProviderQuota(std::string name, uint64_t per_day, uint64_t per_month) : name_(std::move(name)) {
+    if (per_day) quotas_.emplace_back(policy::Quota::Window::kDay, per_day);
+    if (per_month) quotas_.emplace_back(policy::Quota::Window::kMonth, per_month);
+  }
+  // Thread-safe.
+  bool spent() {
+    std::lock_guard lock(mutex_);
+    const auto wall = policy::WallClock::now();
+    return std::ranges::any_of(quotas_, [&](policy::Quota& q) { return q.spent(wall); });
+  }
+  // Thread-safe.
+  void charge(const api::Usage& usage) {
+    if (quotas_.empty()) return;
+    const auto tokens = static_cast<uint64_t>(std::max<int64_t>(0, usage.prompt_tokens) + std::max<int64_t>(0, usage.completion_tokens));
+    std::lock_guard lock(mutex_);
+    const auto wall = policy::WallClock::now();
+    for (policy::Quota& q : quotas_) {
+      if (q.add(wall, tokens)) LOG_WARN(kTarget, "{} used up its {} quota of {} tokens", name_, q.name(), q.limit());
+    }
+  }
+  bool empty() const { return quotas_.empty(); }
+
+ private:
+  const std::string name_;
+  std::mutex mutex_;
+  std::vector<policy::Quota> quotas_;
+};
+
+// Passes a stream through and charges its usage to the provider's quota when it ends (or is
+// dropped: the provider bills what it sent).
+class QuotaStream final : public ChunkStream {
+ public:
+  QuotaStream(std::unique_ptr<ChunkStream> inner, ProviderQuota& quota) : inner_(std::move(inner)), quota_(quota) {}
+  ~QuotaStream() override { quota_.charge(usage_); }
+  asio::awaitable<Result<std::optional<api::Json>>> next() override {
+    auto chunk = co_await inner_->next();
+    if (chunk && *chunk && (*chunk)->contains("usage")) {
+      const api::Usage u = api::usage_of(**chunk);
+      usage_.prompt_tokens = std::max(usage_.prompt_tokens, u.prompt_tokens);
+      usage_.completion_tokens = std::max(usage_.completion_tokens, u.completion_tokens);
+    }
+    co_return chunk;
+  }
+  bool cacheable() const override { return inner_->cacheable(); }
+  std::string take_native() override { return inner_->take_native(); }
+
+ private:
+  std::unique_ptr<ChunkStream> inner_;
+  ProviderQuota& quota_;
+  api::Usage usage_;
+};
+
+Error quota_error(const std::string& what) {
+  Error error(ErrorCode::kRateLimited, what);
+  error.upstream_type = "insufficient_quota";
+  error.upstream_code = "insufficient_quota";
+  return error;
 }
 
 }  // namespace
@@ -97,6 +168,7 @@ ChainPolicy policy_of(const config::Config& config) {
   p.deadline = std::chrono::seconds(r.deadline_secs);
   p.breaker_failures = r.breaker_failures;
   p.breaker_open = std::chrono::seconds(r.breaker_open_secs);
+  p.quota_action = r.provider_quota_action;
   return p;
 }
 
@@ -106,13 +178,15 @@ struct UpstreamChain::Member {
   std::vector<std::unique_ptr<ProviderClient>> clients;
   KeyPool pool;
   CircuitBreaker breaker;
+  ProviderQuota quota;
 
   Member(ChainMember m, const ChainPolicy& policy)
       : name(std::move(m.name)),
         model(std::move(m.model)),
         clients(std::move(m.clients)),
         pool(clients.size(), policy.key_strategy),
-        breaker(policy.breaker_failures, policy.breaker_open) {}
+        breaker(policy.breaker_failures, policy.breaker_open),
+        quota(name, m.tokens_per_day, m.tokens_per_month) {}
   bool ready() const { return clients.front()->ready(); }
 };
 
@@ -122,7 +196,8 @@ struct UpstreamChain::Call {
 };
 
 UpstreamChain::UpstreamChain(std::vector<ChainMember> members, ChainPolicy policy) : policy_(policy) {
-  if (members.size() < 2) policy_.breaker_failures = 0;
+  const auto ready = std::ranges::count_if(members, [](const ChainMember& m) { return m.clients.front()->ready(); });
+  if (ready < 2) policy_.breaker_failures = 0;
   for (ChainMember& m : members) members_.push_back(std::make_unique<Member>(std::move(m), policy_));
 }
 
@@ -134,6 +209,8 @@ std::unique_ptr<UpstreamChain> UpstreamChain::build(const config::Config& config
     ChainMember& m = members.emplace_back();
     m.name = target.name;
     m.model = target.model;
+    m.tokens_per_day = target.tokens_per_day;
+    m.tokens_per_month = target.tokens_per_month;
     for (const std::string& key : target.api_keys) m.clients.push_back(make_provider({target, key, config}, http));
     if (m.clients.empty()) m.clients.push_back(make_provider({target, std::string(), config}, http));
   }
@@ -165,9 +242,16 @@ std::vector<MemberStatus> UpstreamChain::status() const {
     s.ready = m->ready();
     s.keys = s.ready ? m->pool.size() : 0;
     s.keys_available = s.ready ? m->pool.available(now) : 0;
+    s.quota_spent = !m->quota.empty() && m->quota.spent();
     out.push_back(std::move(s));
   }
   return out;
+}
+
+std::chrono::milliseconds UpstreamChain::max_rest() const { return std::max(policy_.key_cooldown, kMaxRest); }
+
+bool UpstreamChain::quota_blocks(Member& member) const {
+  return policy_.quota_action != config::QuotaAction::kWarn && !member.quota.empty() && member.quota.spent();
 }
 
 bool UpstreamChain::can_take(const Member& member, const Call& call) const {
@@ -221,6 +305,7 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::attempt(const Call& call,
       answer.native = std::move(native->native);
       answer.completion = std::move(native->completion);
     }
+    charge(member, answer);
     co_return answer;
   }
   const api::Json* body = chat.body;
@@ -239,22 +324,38 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::attempt(const Call& call,
     if (!completion) co_return std::unexpected(completion.error());
     answer.completion = std::move(*completion);
   }
+  charge(member, answer);
   co_return answer;
+}
+
+void UpstreamChain::charge(Member& member, UpstreamAnswer& answer) {
+  if (member.quota.empty()) return;
+  if (answer.stream) {
+    answer.stream = std::make_unique<QuotaStream>(std::move(answer.stream), member.quota);
+  } else if (answer.completion) {
+    member.quota.charge(api::usage_of(*answer.completion));
+  }
 }
 
 asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::run(const Call& call) {
   const std::size_t n = members_.size();
   const Clock::time_point deadline = Clock::now() + policy_.deadline;
-  // Per provider for this request: calls left, and when it may be asked again (backoff).
+  // Per provider for this request: calls left, refused keys that may still move on to another
+  // key without using one, and when it may be asked again (backoff).
   std::vector<int> left(n);
+  std::vector<int> free_refusals(n);
   std::vector<Clock::time_point> not_before(n);
   for (std::size_t i = 0; i < n; ++i) {
-    left[i] = can_take(*members_[i], call) ? policy_.max_attempts + static_cast<int>(members_[i]->pool.size()) - 1 : 0;
+    left[i] = can_take(*members_[i], call) ? policy_.max_attempts : 0;
+    free_refusals[i] = static_cast<int>(members_[i]->pool.size()) - 1;
   }
   std::optional<Error> last;
+  bool quota_skipped = false;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     const Clock::time_point now = Clock::now();
+    // Past the deadline nothing new starts (an attempt under way has its own timeout).
+    if (last && now >= deadline) break;
     std::optional<Pick> pick;
     Clock::time_point wake = Clock::time_point::max();
     for (std::size_t i = 0; i < n && !pick; ++i) {
@@ -264,6 +365,14 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::run(const Call& call) {
       // keys send it on to the next provider instead.
       if (not_before[i] > now) {
         wake = std::min(wake, not_before[i]);
+        continue;
+      }
+      if (quota_blocks(m)) {
+        if (policy_.quota_action == config::QuotaAction::kBlock) {
+          co_return std::unexpected(quota_error("the token quota of upstream provider " + m.name + " is used up"));
+        }
+        left[i] = 0;
+        quota_skipped = true;
         continue;
       }
       // The breaker last: letting a half-open breaker's probe through commits to calling.
@@ -291,7 +400,6 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::run(const Call& call) {
       continue;
     }
     Member& m = *members_[pick->member];
-    --left[pick->member];
     const auto started = Clock::now();
     auto result = co_await attempt(call, *pick);
     const auto took = Clock::now() - started;
@@ -302,21 +410,26 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::run(const Call& call) {
       co_return result;
     }
     Error& error = result.error();
-    if (observer_) observer_->on_attempt(pick->member, outcome_of(error), error.upstream_status, took);
     const Verdict verdict = verdict_of(error);
+    if (observer_ && verdict != Verdict::kSkip) {
+      observer_->on_attempt(pick->member, outcome_of(error), error.upstream_status, took);
+    }
     const Clock::time_point after = Clock::now();
     switch (verdict) {
       case Verdict::kFinal:
         m.breaker.on_success();  // it answered: not the provider failing
         co_return result;
       case Verdict::kSkip:
-        m.breaker.on_success();
+        // Refused here, before any call: this provider cannot take the request; the next may.
+        m.breaker.release();
         left[pick->member] = 0;
         break;
       case Verdict::kKey: {
         m.breaker.on_success();
+        if (free_refusals[pick->member] > 0) --free_refusals[pick->member];
+        else --left[pick->member];
         const auto hint = retry_after(error);
-        m.pool.cool_down(pick->key, after + hint.value_or(policy_.key_cooldown));
+        m.pool.cool_down(pick->key, after + std::min(hint.value_or(policy_.key_cooldown), max_rest()));
         // With no other key, this provider is asked again only when it said when.
         if (m.pool.available(after) == 0) {
           if (hint) not_before[pick->member] = after + *hint;
@@ -328,7 +441,8 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::run(const Call& call) {
       }
       case Verdict::kProvider: {
         m.breaker.on_failure(after);
-        const int failures = policy_.max_attempts + static_cast<int>(m.pool.size()) - 1 - left[pick->member];
+        --left[pick->member];
+        const int failures = policy_.max_attempts - left[pick->member];
         not_before[pick->member] = after + std::max(backoff(policy_, failures), retry_after(error).value_or(std::chrono::milliseconds(0)));
         LOG_WARN(kTarget, "{} failed: {}", m.name, error.message);
         break;
@@ -337,6 +451,7 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::run(const Call& call) {
     if (verdict != Verdict::kSkip || !last) last = std::move(error);
   }
   if (last) co_return std::unexpected(std::move(*last));
+  if (quota_skipped) co_return std::unexpected(quota_error("every upstream provider's token quota is used up"));
   // Nothing was called: no provider with a key, or every breaker open.
   const auto now = Clock::now();
   for (const auto& m : members_) {

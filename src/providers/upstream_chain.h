@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "providers/circuit_breaker.h"
 #include "providers/key_pool.h"
+#include "policy/clients.h"
 #include "providers/provider_client.h"
 
 namespace isartor::providers {
@@ -49,6 +50,7 @@ struct ChainPolicy {
   std::chrono::milliseconds deadline{180000};
   int breaker_failures = 5;
   std::chrono::milliseconds breaker_open{30000};
+  config::QuotaAction quota_action = config::QuotaAction::kFallback;  // for a provider past its quota
 };
 
 // The resilience variables as a policy. Pure.
@@ -60,6 +62,8 @@ struct ChainMember {
   std::string name;   // X-Isartor-Provider
   std::string model;  // the model it is asked for; "" = the request's
   std::vector<std::unique_ptr<ProviderClient>> clients;
+  uint64_t tokens_per_day = 0;  // quota of its answers' tokens (UTC windows); 0 = none
+  uint64_t tokens_per_month = 0;
 };
 
 // A chat request for L3.
@@ -87,12 +91,13 @@ struct MemberStatus {
   std::size_t keys = 0;            // configured
   std::size_t keys_available = 0;  // not cooling down
   bool ready = false;              // has a key
+  bool quota_spent = false;        // past its daily or monthly quota
 };
 
 class UpstreamChain {
  public:
-  // `members` non-empty, each with at least one client. A chain of one has no breaker: there is
-  // nowhere else to send a call it would refuse.
+  // `members` non-empty, each with at least one client. A chain with fewer than two keyed members
+  // has no breaker: there is nowhere else to send a call it would refuse.
   UpstreamChain(std::vector<ChainMember> members, ChainPolicy policy);
   ~UpstreamChain();
   // The configured chain: config::upstream_targets(), a client per key.
@@ -129,6 +134,12 @@ class UpstreamChain {
   boost::asio::awaitable<Result<UpstreamAnswer>> run(const Call& call);
   boost::asio::awaitable<Result<UpstreamAnswer>> attempt(const Call& call, const Pick& pick);
   bool can_take(const Member& member, const Call& call) const;
+  // The longest rest a Retry-After gives a key: KEY_COOLDOWN or an hour, whichever is longer.
+  std::chrono::milliseconds max_rest() const;
+  // Whether `member`'s quota keeps calls away (action fallback or block).
+  bool quota_blocks(Member& member) const;
+  // Charges an answer's usage to `member`'s quota (a stream: when it ends).
+  static void charge(Member& member, UpstreamAnswer& answer);
 
   std::vector<std::unique_ptr<Member>> members_;
   ChainPolicy policy_;

@@ -311,3 +311,18 @@ def test_config_shows_the_chain_with_masked_keys(gateway_factory, backup):
     assert out.returncode == 0, out.stderr
     line = next(l for l in out.stdout.splitlines() if l.startswith("ISARTOR__FALLBACK_PROVIDERS="))
     assert '"name":"backup"' in line and BACKUP_KEY not in line, line
+
+
+def test_a_provider_past_its_quota_is_skipped_or_blocks(chain, fake, backup):
+    gw = chain(ISARTOR__EXTERNAL_LLM_TOKENS_PER_DAY="3")
+    first, second = uniq("quota-1"), uniq("quota-2")
+    assert provider_of(gw.post(OPENAI, oa_body(first))) == "openai"  # its usage uses up 3 tokens
+    assert provider_of(gw.post(OPENAI, oa_body(second))) == "backup"
+    assert fake.count(second) == 0
+    stream = sse_request(gw.url, OPENAI, oa_body(uniq("quota-s"), stream=True), gw.auth())
+    assert stream.headers.get("x-isartor-provider") == "backup"
+
+    blocking = chain(ISARTOR__EXTERNAL_LLM_TOKENS_PER_DAY="3", ISARTOR__PROVIDER_QUOTA_ACTION="block")
+    assert provider_of(blocking.post(OPENAI, oa_body(uniq("q")))) == "openai"
+    r = blocking.post(OPENAI, oa_body(uniq("q")))
+    assert assert_openai_error(r, 429)["code"] == "insufficient_quota"

@@ -49,6 +49,19 @@ TEST(CircuitBreaker, AProbeThatNeverReportsIsReplacedAfterAnotherPeriod) {
   EXPECT_TRUE(breaker.allow(t0 + 2s));  // the first probe was cancelled
 }
 
+TEST(CircuitBreaker, ALateAnswerFromBeforeItOpenedDoesNotCloseIt) {
+  CircuitBreaker breaker(1, 1000ms);
+  const auto t0 = Clock::now();
+  breaker.on_failure(t0);
+  breaker.on_success();  // a call that started before it opened
+  EXPECT_EQ(breaker.state(t0), BreakerState::kOpen);
+  EXPECT_TRUE(breaker.allow(t0 + 1s));
+  breaker.release();  // the probe was not made
+  EXPECT_TRUE(breaker.allow(t0 + 1s));
+  breaker.on_success();
+  EXPECT_EQ(breaker.state(t0 + 1s), BreakerState::kClosed);
+}
+
 TEST(CircuitBreaker, ZeroFailuresNeverOpens) {
   CircuitBreaker breaker(0, 1000ms);
   for (int i = 0; i < 100; ++i) breaker.on_failure(Clock::now());
@@ -217,6 +230,40 @@ TEST_F(ChainTest, TheBreakerSkipsAFailingProviderAndFailsFastWhenAllAreOpen) {
   ASSERT_FALSE(refused.error().headers.empty());
   EXPECT_EQ(refused.error().headers[0].first, "retry-after");
   EXPECT_EQ(fake(1).calls, 5);  // three answers, then two failures that opened its breaker too
+}
+
+TEST_F(ChainTest, AProviderFailureUsesARetryEvenWithSpareKeys) {
+  build({2});  // one attempt per provider by default
+  fake(0, 0).fail_next.push_back(upstream(ErrorCode::kUpstream, 503));
+  fake(0, 1).fail_next.push_back(upstream(ErrorCode::kUpstream, 503));
+  ASSERT_FALSE(ask());
+  EXPECT_EQ(fake(0, 0).calls + fake(0, 1).calls, 1);
+}
+
+TEST_F(ChainTest, NoNewAttemptStartsPastTheDeadline) {
+  ChainPolicy p = fast();
+  p.max_attempts = 5;
+  p.deadline = 300ms;
+  p.initial_backoff = 200ms;
+  p.max_backoff = 200ms;
+  build({1}, p);
+  fake(0).fail_with = upstream(ErrorCode::kUpstream, 503);
+  ASSERT_FALSE(ask());
+  EXPECT_LT(fake(0).calls, 5);  // backoffs of up to 200 ms leave no room for all five
+}
+
+TEST_F(ChainTest, AFallbackThatCannotExpressTheRequestDoesNotHideThePrimarysFailure) {
+  build({1, 1, 1});
+  fake(0).fail_with = upstream(ErrorCode::kUpstream, 503);
+  fake(1).fail_with = Error(ErrorCode::kUnprocessable, "p1 cannot express 'n'", "n");
+  auto answer = ask();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->provider, "p2");
+  fake(2).fail_with = upstream(ErrorCode::kUpstream, 502);
+  auto failed = ask();
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().upstream_status, 502);  // a provider's failure, not p1's refusal
+  EXPECT_EQ(chain_->status()[1].breaker, BreakerState::kClosed);
 }
 
 TEST_F(ChainTest, AChainOfOneHasNoBreaker) {
