@@ -434,10 +434,6 @@ std::vector<T> parse_json_list(std::string_view name, const std::string& value, 
   return out;
 }
 
-bool is_sha256_hex(std::string_view text) {
-  return text.size() == 64 && std::ranges::all_of(text, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // One entry of ISARTOR__GATEWAY_API_KEYS.
 GatewayKey parse_gateway_key(std::string_view name, const nlohmann::json& entry, const std::string& where) {
   const ListEntry check{name, where,
@@ -457,10 +453,11 @@ GatewayKey parse_gateway_key(std::string_view name, const nlohmann::json& entry,
   if (clear != entry.end()) {
     if (!clear->is_string() || clear->get<std::string>().empty()) bad("has a \"key\" that is not a string");
     check_secret(fmt::format("{} {} key", name, where), clear->get<std::string>());
-    key.sha256_hex = to_hex(sha256(clear->get<std::string>()));
+    key.digest = sha256(clear->get<std::string>());
   } else {
-    if (!digest->is_string() || !is_sha256_hex(digest->get<std::string>())) bad("has a \"key_sha256\" that is not 64 lower-case hex digits");
-    key.sha256_hex = digest->get<std::string>();
+    const auto parsed = digest->is_string() ? digest_from_hex(digest->get<std::string>()) : std::nullopt;
+    if (!parsed) bad("has a \"key_sha256\" that is not 64 lower-case hex digits");
+    key.digest = *parsed;
   }
   key.limits.requests_per_minute = check.whole_number("requests_per_minute");
   key.limits.tokens_per_minute = check.whole_number("tokens_per_minute");
@@ -478,12 +475,12 @@ Field gateway_keys_field() {
             });
             // "default" is ISARTOR__GATEWAY_API_KEY's, "anonymous" everyone's without keys.
             std::set<std::string> names{"default", "anonymous"};
-            std::set<std::string> digests;
+            std::set<Sha256Digest> digests;
             for (const GatewayKey& key : c.gateway_api_keys) {
               if (!names.insert(key.name).second) {
                 throw ConfigError(fmt::format("invalid {}: the name \"{}\" is used twice or reserved", kName, key.name));
               }
-              if (!digests.insert(key.sha256_hex).second) {
+              if (!digests.insert(key.digest).second) {
                 throw ConfigError(fmt::format("invalid {}: \"{}\" has the key of another entry", kName, key.name));
               }
             }
@@ -492,7 +489,7 @@ Field gateway_keys_field() {
             nlohmann::json list = nlohmann::json::array();
             for (const GatewayKey& k : c.gateway_api_keys) {
               list.push_back({{"name", k.name},
-                              {"key_sha256", k.sha256_hex.substr(0, 8) + "…"},
+                              {"key_sha256", to_hex(k.digest, 4) + "…"},
                               {"requests_per_minute", k.limits.requests_per_minute},
                               {"tokens_per_minute", k.limits.tokens_per_minute},
                               {"tokens_per_day", k.limits.tokens_per_day},

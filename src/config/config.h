@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/sha256.h"
+
 namespace isartor::config {
 
 enum class CacheMode { kBoth, kExact, kSemantic, kNone };
@@ -108,7 +110,7 @@ struct RateLimits {
 // A client of the gateway, told apart by its key (logs, metrics, limits).
 struct GatewayKey {
   std::string name;
-  std::string sha256_hex;  // of the key; a key given in clear is kept only as its digest
+  Sha256Digest digest{};  // of the key; a key given in clear is kept only as its digest
   RateLimits limits;       // a zero falls back to ISARTOR__RATE_LIMIT__*
 };
 

@@ -56,6 +56,19 @@ Sha256Digest sha256(std::string_view bytes) {
   return hasher.finish();
 }
 
+std::optional<Sha256Digest> digest_from_hex(std::string_view hex) {
+  Sha256Digest digest{};
+  if (hex.size() != 2 * digest.size()) return std::nullopt;
+  auto nibble = [](char c) -> int { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  for (std::size_t i = 0; i < digest.size(); ++i) {
+    const int high = nibble(hex[2 * i]);
+    const int low = nibble(hex[2 * i + 1]);
+    if (high < 0 || low < 0) return std::nullopt;
+    digest[i] = static_cast<std::uint8_t>(high << 4 | low);
+  }
+  return digest;
+}
+
 std::string to_hex(const Sha256Digest& digest, std::size_t bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   bytes = std::min(bytes, digest.size());

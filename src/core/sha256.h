@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,8 @@ Sha256Digest sha256(std::string_view bytes);
 
 // Lower-case hex of the first `bytes` bytes of a digest (all 32 by default).
 std::string to_hex(const Sha256Digest& digest, std::size_t bytes = 32);
+// The digest written as 64 lower-case hex digits; none for anything else.
+std::optional<Sha256Digest> digest_from_hex(std::string_view hex);
 
 // Incremental hashing (large downloads). One object per thread at a time.
 class Sha256 {

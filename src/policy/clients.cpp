@@ -11,15 +11,6 @@ namespace isartor::policy {
 
 namespace {
 
-Sha256Digest from_hex(std::string_view hex) {
-  Sha256Digest digest{};
-  auto nibble = [](char c) { return static_cast<uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10); };
-  for (std::size_t i = 0; i < digest.size() && 2 * i + 1 < hex.size(); ++i) {
-    digest[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
-  }
-  return digest;
-}
-
 std::unique_ptr<TokenBucket> bucket(uint64_t per_minute) {
   return per_minute == 0 ? nullptr : std::make_unique<TokenBucket>(per_minute);
 }
@@ -163,7 +154,7 @@ Clients::Clients(const config::Config& config) : count_cache_hits_(config.rate_l
     keys_.push_back({sha256(config.gateway_api_key), std::make_unique<Client>("default", defaults, action)});
   }
   for (const config::GatewayKey& key : config.gateway_api_keys) {
-    keys_.push_back({from_hex(key.sha256_hex), std::make_unique<Client>(key.name, with_defaults(key.limits), action)});
+    keys_.push_back({key.digest, std::make_unique<Client>(key.name, with_defaults(key.limits), action)});
   }
   if (keys_.empty()) anonymous_ = std::make_unique<Client>("anonymous", defaults, action);
 }

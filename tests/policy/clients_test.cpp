@@ -105,11 +105,11 @@ TEST(Clients, TellsKeysApartByNameAndFallsBackToTheDefaultLimits) {
   config.rate_limit.defaults = {5, 0};
   config::GatewayKey a;
   a.name = "team-a";
-  a.sha256_hex = to_hex(sha256("key-a"));
+  a.digest = sha256("key-a");
   a.limits = {1, 0};
   config::GatewayKey b;
   b.name = "team-b";
-  b.sha256_hex = to_hex(sha256("key-b"));
+  b.digest = sha256("key-b");
   config.gateway_api_keys = {a, b};
   const Clients clients(config);
   ASSERT_NE(clients.identify("legacy-key"), nullptr);
