@@ -87,6 +87,8 @@ const char* anthropic_type(const Error& error) {
   return "api_error";
 }
 
+}  // namespace
+
 Json error_body(WireFormat format, const Error& error) {
   const std::string message = redact(error.message);
   if (format == WireFormat::kAnthropic) {
@@ -101,11 +103,13 @@ Json error_body(WireFormat format, const Error& error) {
               : kind.code                                    ? Json(kind.code)
                                                              : Json(nullptr);
   Json detail = {{"message", message}, {"type", std::move(type)}, {"code", std::move(code)}};
-  if (format == WireFormat::kOpenAI || format == WireFormat::kCompletions) {
+  if (format == WireFormat::kOpenAI || format == WireFormat::kCompletions || format == WireFormat::kResponses) {
     detail["param"] = error.param.empty() ? Json(nullptr) : Json(error.param);
   }
   return Json{{"error", std::move(detail)}};
 }
+
+namespace {
 
 bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 bool is_key_char(char c) { return is_alnum(c) || c == '-' || c == '_'; }
@@ -187,6 +191,14 @@ ErrorResponse render_error(WireFormat format, const Error& error) {
 }
 
 std::string render_stream_error(WireFormat format, const Error& error) {
+  if (format == WireFormat::kResponses) {
+    const Json detail = error_body(format, error)["error"];
+    return format_sse(SseEvent{"error", dump_json({{"type", "error"},
+                                                   {"code", detail["code"]},
+                                                   {"message", detail["message"]},
+                                                   {"param", detail["param"]},
+                                                   {"sequence_number", 0}})});
+  }
   const std::string body = dump_json(error_body(format, error));
   return format_sse(SseEvent{format == WireFormat::kAnthropic ? "error" : "", body});
 }

@@ -17,11 +17,15 @@ struct ErrorResponse {
   std::string body;  // JSON
 };
 
+// The error object of a body in `format` (see above), message redacted. Pure.
+Json error_body(WireFormat format, const Error& error);
+
 // Pure.
 ErrorResponse render_error(WireFormat format, const Error& error);
 
 // The body as an SSE error event for a stream that already started (OpenAI: a data line with
-// the error object; Anthropic: "event: error"). Pure.
+// the error object; Anthropic: "event: error"; Responses: "event: error" with code, message,
+// param). Pure.
 std::string render_stream_error(WireFormat format, const Error& error);
 
 // Replaces anything that looks like an API key (sk-..., Bearer tokens, x-api-key values, and the

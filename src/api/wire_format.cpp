@@ -8,6 +8,7 @@ const char* to_string(WireFormat format) {
     case WireFormat::kAnthropic: return "anthropic";
     case WireFormat::kNative: return "native";
     case WireFormat::kCompletions: return "completions";
+    case WireFormat::kResponses: return "responses";
   }
   return "openai";
 }

@@ -10,10 +10,11 @@ namespace isartor::api {
 
 using Json = nlohmann::json;
 
-// kCompletions: OpenAI's legacy /v1/completions (text_completion), served through the chat path.
-enum class WireFormat { kOpenAI, kAnthropic, kNative, kCompletions };
+// kCompletions: OpenAI's legacy /v1/completions (text_completion), and kResponses: OpenAI's
+// Responses API (/v1/responses), both served through the chat path.
+enum class WireFormat { kOpenAI, kAnthropic, kNative, kCompletions, kResponses };
 
-// "openai", "anthropic", "native", "completions". Pure.
+// "openai", "anthropic", "native", "completions", "responses". Pure.
 const char* to_string(WireFormat format);
 
 // Compact serialization that replaces invalid UTF-8 instead of throwing, for everything we put on

@@ -6,6 +6,7 @@
 #include "api/completions.h"
 #include "api/errors.h"
 #include "api/openai.h"
+#include "api/responses.h"
 #include "api/sse.h"
 #include "app/cache_control.h"
 #include "core/log.h"
@@ -27,6 +28,8 @@ std::string body_for(const api::Json& completion, const pipeline::Answer& answer
           .dump();
     case api::WireFormat::kCompletions:
       return api::dump_json(api::chat_to_text_completion(completion));
+    case api::WireFormat::kResponses:
+      return api::dump_json(api::chat_to_response(completion, options.echo));
     case api::WireFormat::kOpenAI:
       break;
   }
@@ -45,11 +48,14 @@ class EventRenderer {
  public:
   explicit EventRenderer(const WriteOptions& options) : options_(options) {
     if (options.format == api::WireFormat::kAnthropic) anthropic_.emplace(options.model);
+    if (options.format == api::WireFormat::kResponses) responses_.emplace(options.echo, options.model);
   }
 
   void chunk(const api::Json& chunk, std::string& out) {
     if (anthropic_) {
       for (const auto& e : anthropic_->on_chunk(chunk)) out += api::format_sse(e);
+    } else if (responses_) {
+      for (const auto& e : responses_->on_chunk(chunk)) out += api::format_sse(e);
     } else if (is_unrequested_usage_chunk(chunk, options_)) {
       return;
     } else if (options_.format == api::WireFormat::kCompletions) {
@@ -62,14 +68,25 @@ class EventRenderer {
   void finish(std::string& out) {
     if (anthropic_) {
       for (const auto& e : anthropic_->finish()) out += api::format_sse(e);
+    } else if (responses_) {
+      for (const auto& e : responses_->finish()) out += api::format_sse(e);
     } else {
       out += "data: [DONE]\n\n";
     }
   }
 
+  // The event(s) that end a stream which failed after it started.
+  std::string error(const Error& error) {
+    if (!responses_) return api::render_stream_error(options_.format, error);
+    std::string out;
+    for (const auto& e : responses_->fail(error)) out += api::format_sse(e);
+    return out;
+  }
+
  private:
   const WriteOptions& options_;
   std::optional<api::AnthropicStreamEncoder> anthropic_;
+  std::optional<api::ResponsesStreamEncoder> responses_;
 };
 
 // `native`: a pass-through stream, whose own events go out instead of rendered chunks.
@@ -90,7 +107,7 @@ asio::awaitable<bool> stream_answer(providers::ChunkStream& source, bool native,
       LOG_WARN("isartor::stream", "stream failed after it started: {}", chunk.error().message);
       Error error = chunk.error();
       error.message = api::redact(error.message, options.secrets);
-      std::string event = api::render_stream_error(options.format, error);
+      std::string event = render.error(error);
       co_await responder.write(event);
       co_await responder.end_stream();
       co_return false;

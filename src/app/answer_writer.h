@@ -17,6 +17,7 @@ struct WriteOptions {
   std::string model;                 // as the client named it
   std::vector<std::string> secrets;  // redacted from any error text
   bool cache_looked_up = true;       // false: the request bypassed the cache lookup
+  api::Json echo;                    // Responses: the request fields a response repeats
 };
 
 // Headers every chat answer carries: X-Isartor-Layer, X-Isartor-Deflected, X-Isartor-Cache,

@@ -7,6 +7,7 @@
 #include "api/completions.h"
 #include "api/errors.h"
 #include "api/openai.h"
+#include "api/responses.h"
 #include "app/answer_writer.h"
 #include "app/cache_control.h"
 #include "app/count_tokens_route.h"
@@ -30,7 +31,7 @@ struct Route {
   std::string_view method;
 };
 // A table outside the coroutine: g++ 12 cannot keep a local array in a coroutine frame.
-constexpr std::array<Route, 16> kRoutes{{
+constexpr std::array<Route, 18> kRoutes{{
     {"/healthz", "GET"},
     {"/health", "GET"},
     {"/v1/models", "GET"},
@@ -43,6 +44,8 @@ constexpr std::array<Route, 16> kRoutes{{
     {"/embeddings", "POST"},
     {"/v1/completions", "POST"},
     {"/completions", "POST"},
+    {"/v1/responses", "POST"},
+    {"/responses", "POST"},
     {"/metrics", "GET"},
     {"/admin/cache/stats", "GET"},
     {"/admin/cache/flush", "POST"},
@@ -152,6 +155,7 @@ api::WireFormat format_of(std::string_view path) {
   if (path == "/v1/messages" || path.starts_with("/v1/messages/")) return api::WireFormat::kAnthropic;
   if (path.starts_with("/api/")) return api::WireFormat::kNative;
   if (path == "/v1/completions" || path == "/completions") return api::WireFormat::kCompletions;
+  if (path == "/v1/responses" || path == "/responses") return api::WireFormat::kResponses;
   return api::WireFormat::kOpenAI;
 }
 
@@ -402,6 +406,8 @@ Result<api::Json> to_canonical(api::WireFormat format, api::Json body) {
       return api::anthropic_request_to_openai(body);
     case api::WireFormat::kCompletions:
       return api::completions_request_to_chat(body);
+    case api::WireFormat::kResponses:
+      return api::responses_request_to_chat(body);
     case api::WireFormat::kNative: {
       if (!body.contains("prompt")) return fail(ErrorCode::kInvalidRequest, "'prompt' is a required property", "prompt");
       if (!body["prompt"].is_string()) return fail(ErrorCode::kInvalidRequest, "'prompt' must be a string", "prompt");
@@ -572,6 +578,8 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
     default_model(native->body, config_.external_llm_model);
     native->headers = forwarded_headers(request);
   }
+  // A response object repeats the request's settings, whichever layer answers.
+  api::Json echo = format == api::WireFormat::kResponses ? api::responses_echo(*body) : api::Json();
   auto canonical = to_canonical(format, std::move(*body));
   // Content the canonical form cannot hold (a document block, a server tool), or an answer only
   // the provider can give (extended thinking), goes straight to L3 when it reads the request as
@@ -601,6 +609,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   options.model = chat_request.body["model"].get<std::string>();
   options.secrets = secrets_;
   options.cache_looked_up = chat_request.cache.lookup && !chat_request.provider_only;
+  options.echo = std::move(echo);
   // Compared, not converted: a client's {"include_usage": "yes"} must not throw.
   const auto so = chat_request.body.find("stream_options");
   options.include_usage_chunk = so != chat_request.body.end() && so->is_object() && so->contains("include_usage") &&
