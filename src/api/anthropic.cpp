@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <ctime>
 
 #include "api/json_access.h"
@@ -564,9 +565,21 @@ Result<void> check_anthropic_can_express(const Json& body) {
   }
   if (member(body, "top_logprobs")) return refuse("top_logprobs", "Anthropic returns no token log probabilities");
   if (const Json* format = member(body, "response_format")) {
-    const Json* type = member(*format, "type");
-    if (!(type && *type == "text")) {
-      return refuse("response_format", "Anthropic has no JSON mode; ask for JSON in the prompt or use a tool");
+    const std::string type = string_member(*format, "type");
+    if (type != "text" && type != "json_object" && type != "json_schema") {
+      return refuse("response_format", "the type must be text, json_object or json_schema");
+    }
+    if (type != "text" && !array_member(body, "tools").empty()) {
+      return refuse("response_format", "JSON mode is emulated with a forced tool, which cannot go with other tools");
+    }
+    if (type == "json_schema") {
+      const Json* schema = member(object_member(*format, "json_schema"), "schema");
+      if (!schema || !schema->is_object() || string_member(*schema, "type", "object") != "object") {
+        return fail(ErrorCode::kUnprocessable,
+                    "'response_format.json_schema.schema': the root must be an object schema, the only kind Anthropic "
+                    "tool input takes (the provider is Anthropic)",
+                    "response_format.json_schema.schema");
+      }
     }
   }
   if (const Json* bias = member(body, "logit_bias"); bias && !(bias->is_object() && bias->empty())) {
@@ -579,6 +592,38 @@ Result<void> check_anthropic_can_express(const Json& body) {
     }
   }
   return {};
+}
+
+namespace {
+
+constexpr std::string_view kJsonAnswerTool = "json_answer";
+
+bool is_tool_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+  });
+}
+
+// The forced tool that carries a JSON answer (json_answer_tool() says when).
+Json json_answer_tool_definition(const Json& format, const std::string& name) {
+  const Json& spec = object_member(format, "json_schema");
+  Json schema = string_member(format, "type") == "json_schema" ? object_member(spec, "schema") : Json::object();
+  if (!schema.contains("type")) schema["type"] = "object";
+  Json tool{{"name", name},
+            {"description", string_member(spec, "description", "Give the answer as this tool's input.")},
+            {"input_schema", std::move(schema)}};
+  return tool;
+}
+
+}  // namespace
+
+std::string json_answer_tool(const Json& body) {
+  const Json& format = object_member(body, "response_format");
+  const std::string type = string_member(format, "type");
+  if (type == "json_object") return std::string(kJsonAnswerTool);
+  if (type != "json_schema") return {};
+  std::string name = string_member(object_member(format, "json_schema"), "name");
+  return is_tool_name(name) ? name : std::string(kJsonAnswerTool);
 }
 
 Json openai_request_to_anthropic(const Json& body, int default_max_tokens) {
@@ -644,18 +689,28 @@ Json openai_request_to_anthropic(const Json& body, int default_max_tokens) {
     if (Json choice = anthropic_tool_choice(body); !choice.is_null())
       out["tool_choice"] = std::move(choice);
   }
+  if (const std::string json_tool = json_answer_tool(body); !json_tool.empty()) {
+    out["tools"] = Json::array({json_answer_tool_definition(object_member(body, "response_format"), json_tool)});
+    out["tool_choice"] = {{"type", "tool"}, {"name", json_tool}};
+  }
   return out;
 }
 
-Json anthropic_response_to_openai(const Json& message) {
+Json anthropic_response_to_openai(const Json& message, std::string_view json_tool) {
   std::string text;
   bool has_text = false;
+  bool json_answer = false;
   Json calls = Json::array();
   for (const Json& block : array_member(message, "content")) {
     const std::string type = string_member(block, "type");
     if (type == "text") {
+      // Beside a JSON answer, text is the model's preamble, not part of the JSON.
+      if (json_answer) continue;
       text += string_member(block, "text");
       has_text = true;
+    } else if (type == "tool_use" && !json_tool.empty() && string_member(block, "name") == json_tool) {
+      text = dump_json(object_member(block, "input"));
+      has_text = json_answer = true;
     } else if (type == "tool_use") {
       calls.push_back(openai_tool_call(string_member(block, "id"), string_member(block, "name"),
                                        object_member(block, "input")));
@@ -671,7 +726,9 @@ Json anthropic_response_to_openai(const Json& message) {
            {Json{{"index", 0},
                  {"message", openai_assistant_message(text, has_text, std::move(calls))},
                  {"logprobs", nullptr},
-                 {"finish_reason", openai_finish_reason(string_member(message, "stop_reason"))}}})},
+                 {"finish_reason", json_answer && calls.empty()
+                                       ? std::string("stop")
+                                       : openai_finish_reason(string_member(message, "stop_reason"))}}})},
       {"usage", openai_usage(object_member(message, "usage"))}};
 }
 
@@ -816,6 +873,9 @@ Result<std::vector<Json>> AnthropicStreamDecoder::on_event(const SseEvent& event
     if (block_kind == "text") {
       if (std::string text = string_member(block, "text"); !text.empty())
         out.push_back(chunk({{"content", text}}));
+    } else if (block_kind == "tool_use" && !json_tool_.empty() && string_member(block, "name") == json_tool_) {
+      in_json_answer_ = true;
+      if (const Json& input = object_member(block, "input"); !input.empty()) out.push_back(chunk({{"content", dump_json(input)}}));
     } else if (block_kind == "tool_use") {
       ++tool_index_;
       const Json& input = object_member(block, "input");
@@ -831,6 +891,10 @@ Result<std::vector<Json>> AnthropicStreamDecoder::on_event(const SseEvent& event
     if (delta_kind == "text_delta") {
       if (std::string text = string_member(delta, "text"); !text.empty())
         out.push_back(chunk({{"content", text}}));
+    } else if (delta_kind == "input_json_delta" && in_json_answer_) {
+      if (std::string partial = string_member(delta, "partial_json"); !partial.empty()) {
+        out.push_back(chunk({{"content", std::move(partial)}}));
+      }
     } else if (delta_kind == "input_json_delta" && tool_index_ >= 0) {
       if (std::string partial = string_member(delta, "partial_json"); !partial.empty()) {
         out.push_back(tool_chunk({{"function", {{"arguments", partial}}}}));
@@ -840,9 +904,11 @@ Result<std::vector<Json>> AnthropicStreamDecoder::on_event(const SseEvent& event
     for (const auto& [key, value] : object_member(data, "usage").items()) {
       if (!value.is_null()) usage_[key] = value;
     }
-    Json last =
-        chunk(Json::object(),
-              openai_finish_reason(string_member(object_member(data, "delta"), "stop_reason")));
+    const std::string stop_reason = string_member(object_member(data, "delta"), "stop_reason");
+    // The forced JSON tool is how this answer ends, not a call for the client to make.
+    Json last = chunk(Json::object(), in_json_answer_ && stop_reason == "tool_use" && tool_index_ < 0
+                                          ? std::string("stop")
+                                          : openai_finish_reason(stop_reason));
     last["usage"] = openai_usage(usage_);
     out.push_back(std::move(last));
   } else if (type == "message_stop") {

@@ -17,8 +17,13 @@ constexpr const char* kAnthropicVersion = "2023-06-01";
 class AnthropicSseStream final : public SseChunkStream {
  public:
   // keep_native: every event is also kept as SSE text for take_native() (a pass-through stream).
-  AnthropicSseStream(std::unique_ptr<HttpCall> call, const UpstreamSettings& settings, bool keep_native)
-      : SseChunkStream(std::move(call), settings), keep_native_(keep_native), api_key_(settings.api_key) {}
+  // json_tool: the request's json_answer_tool(), whose input streams as the answer's text.
+  AnthropicSseStream(std::unique_ptr<HttpCall> call, const UpstreamSettings& settings, bool keep_native,
+                     std::string json_tool = {})
+      : SseChunkStream(std::move(call), settings),
+        decoder_(std::move(json_tool)),
+        keep_native_(keep_native),
+        api_key_(settings.api_key) {}
 
   std::string take_native() override { return std::exchange(native_, {}); }
 
@@ -65,7 +70,7 @@ class AnthropicProvider final : public ProviderClient {
     request.erase("stream");
     auto message = co_await post_json(http_, settings_, request);
     if (!message) co_return std::unexpected(message.error());
-    co_return api::anthropic_response_to_openai(*message);
+    co_return api::anthropic_response_to_openai(*message, api::json_answer_tool(body));
   }
 
   asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) override {
@@ -76,7 +81,7 @@ class AnthropicProvider final : public ProviderClient {
     std::string payload = request.dump();
     auto call = co_await open_upstream(http_, settings_, std::move(payload), true);
     if (!call) co_return std::unexpected(call.error());
-    co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_, false);
+    co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_, false, api::json_answer_tool(body));
   }
 
   bool speaks(api::WireFormat format) const override { return format == api::WireFormat::kAnthropic; }

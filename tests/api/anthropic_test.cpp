@@ -245,7 +245,7 @@ TEST(OpenAIRequestToAnthropic, JoinsSystemMergesTurnsAndDropsOpenAIOnlyFields) {
     {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "r2"}]},
     {"role": "user", "content": "next"}],
     "stop": "END", "n": 2, "presence_penalty": 0.5, "frequency_penalty": 0.1, "logprobs": true,
-    "response_format": {"type": "json_object"}, "seed": 1, "stream_options": {"include_usage": true},
+    "response_format": {"type": "text"}, "seed": 1, "stream_options": {"include_usage": true},
     "stream": true, "temperature": 1.7, "user": "u"})");
   EXPECT_EQ(openai_request_to_anthropic(body, 4096), Json::parse(R"({
     "model": "gpt-4o", "max_tokens": 4096, "system": "A\n\nB\n\nC",
@@ -759,17 +759,76 @@ TEST(AnthropicCanExpress, RefusesWhatWouldBeLostNamingTheField) {
   EXPECT_EQ(param_of(R"({"n":2})"), "n");
   EXPECT_EQ(param_of(R"({"logprobs":true})"), "logprobs");
   EXPECT_EQ(param_of(R"({"top_logprobs":3})"), "top_logprobs");
-  EXPECT_EQ(param_of(R"({"response_format":{"type":"json_object"}})"), "response_format");
-  EXPECT_EQ(param_of(R"({"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}})"),
+  EXPECT_EQ(param_of(R"({"response_format":{"type":"yaml"}})"), "response_format");
+  EXPECT_EQ(param_of(R"({"response_format":{"type":"json_object"},"tools":[{"type":"function","function":{"name":"f"}}]})"),
             "response_format");
+  EXPECT_EQ(param_of(R"({"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"array"}}}})"),
+            "response_format.json_schema.schema");
+  EXPECT_EQ(param_of(R"({"response_format":{"type":"json_schema","json_schema":{"name":"x"}}})"),
+            "response_format.json_schema.schema");
   EXPECT_EQ(param_of(R"({"logit_bias":{"50256":-100}})"), "logit_bias");
   EXPECT_EQ(param_of(R"({"modalities":["text","audio"]})"), "modalities");
   for (const char* fine : {R"({"n":1})", R"({"logprobs":false})", R"({"response_format":{"type":"text"}})",
+                           R"({"response_format":{"type":"json_object"}})",
+                           R"({"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}})",
                            R"({"logit_bias":{}})", R"({"seed":7,"presence_penalty":0.5})", R"({"n":null})"}) {
     Json body = Json::parse(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
     body.update(Json::parse(fine));
     EXPECT_TRUE(check_anthropic_can_express(body)) << fine;
   }
+}
+
+// ---- JSON mode emulated with a forced tool
+
+TEST(AnthropicJsonMode, ASchemaBecomesTheForcedToolAndItsInputTheAnswer) {
+  const Json body = Json::parse(R"({"model":"m","messages":[{"role":"user","content":"hi"}],
+      "response_format":{"type":"json_schema","json_schema":{"name":"reply","description":"The reply",
+      "schema":{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]},"strict":true}}})");
+  ASSERT_EQ(json_answer_tool(body), "reply");
+  const Json request = openai_request_to_anthropic(body, 1024);
+  EXPECT_EQ(request["tools"], Json::parse(R"([{"name":"reply","description":"The reply",
+      "input_schema":{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}}])"));
+  EXPECT_EQ(request["tool_choice"], Json::parse(R"({"type":"tool","name":"reply"})"));
+
+  const Json message = Json::parse(R"({"id":"msg_1","model":"m","stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":4},
+      "content":[{"type":"text","text":"Here it is:"},{"type":"tool_use","id":"toolu_1","name":"reply","input":{"answer":"yes"}}]})");
+  const Json completion = anthropic_response_to_openai(message, "reply");
+  EXPECT_EQ(completion["choices"][0]["message"], Json::parse(R"({"role":"assistant","content":"{\"answer\":\"yes\"}"})"));
+  EXPECT_EQ(completion["choices"][0]["finish_reason"], "stop");
+  // Without the tool name (a request that asked for no JSON) the same block is a tool call.
+  EXPECT_EQ(anthropic_response_to_openai(message)["choices"][0]["finish_reason"], "tool_calls");
+}
+
+TEST(AnthropicJsonMode, JsonObjectAndOddNamesUseTheDefaultTool) {
+  const Json object = Json::parse(R"({"messages":[],"response_format":{"type":"json_object"}})");
+  EXPECT_EQ(json_answer_tool(object), "json_answer");
+  EXPECT_EQ(openai_request_to_anthropic(object, 1)["tools"][0]["input_schema"], Json::parse(R"({"type":"object"})"));
+  EXPECT_EQ(json_answer_tool(Json::parse(R"({"response_format":{"type":"json_schema","json_schema":{"name":"has space","schema":{}}}})")),
+            "json_answer");
+  EXPECT_EQ(json_answer_tool(Json::parse(R"({"response_format":{"type":"text"}})")), "");
+  EXPECT_EQ(json_answer_tool(Json::parse(R"({"messages":[]})")), "");
+}
+
+TEST(AnthropicJsonMode, TheToolInputStreamsAsContent) {
+  AnthropicStreamDecoder decoder("json_answer");
+  CompletionAssembler assembler;
+  const std::vector<SseEvent> events{
+      {"message_start", R"({"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":3}}})"},
+      {"content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"json_answer","input":{}}})"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}})"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"1}"}})"},
+      {"content_block_stop", R"({"type":"content_block_stop","index":0})"},
+      {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":5}})"},
+      {"message_stop", R"({"type":"message_stop"})"}};
+  for (const auto& event : events) {
+    auto chunks = decoder.on_event(event);
+    ASSERT_TRUE(chunks);
+    for (const Json& chunk : *chunks) assembler.add_chunk(chunk);
+  }
+  const Json completion = assembler.completion();
+  EXPECT_EQ(completion["choices"][0]["message"]["content"], R"({"a":1})");
+  EXPECT_FALSE(completion["choices"][0]["message"].contains("tool_calls"));
+  EXPECT_EQ(completion["choices"][0]["finish_reason"], "stop");
 }
 
 }  // namespace

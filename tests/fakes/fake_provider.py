@@ -22,6 +22,8 @@ Magic strings in the last user message steer it:
                 redacts it
   [[slow:2.5]]  sleep that many seconds before answering
   [[tool]]      answer with a get_weather tool call ({"city":"Paris"}), as deltas when streaming
+                (Anthropic: a request whose tool_choice forces a tool gets that tool's call, its
+                input {"answer": the usual text})
   [[cut]]       send part of the answer, then close the connection abruptly
   [[garbage]]   200 with a body that is not JSON
   [[gzip-bomb]] 200, Content-Encoding: gzip, 64 KiB on the wire that inflate to 64 MiB of JSON-ish text
@@ -381,10 +383,21 @@ class _AnthropicDialect:
             return None
         return "Considering: " + last_user_text(body), "sig_fake" + uuid.uuid4().hex[:24]
 
+    @staticmethod
+    def _tool_use(body: dict, text: str | None, tool: bool) -> tuple[str, str] | None:
+        """(name, input JSON) of the tool_use an answer is: the forced tool of a
+        tool_choice {"type": "tool"} (its input {"answer": the text}), or get_weather for [[tool]]."""
+        choice = body.get("tool_choice") or {}
+        if choice.get("type") == "tool":
+            return choice.get("name", ""), json.dumps({"answer": text or ""})
+        return (TOOL_NAME, TOOL_ARGUMENTS) if tool else None
+
     def completion(self, body: dict, model: str, text: str | None, tool: bool) -> dict:
-        if tool:
-            content = [{"type": "tool_use", "id": "toolu_fake" + uuid.uuid4().hex[:16], "name": TOOL_NAME,
-                        "input": json.loads(TOOL_ARGUMENTS)}]
+        use = self._tool_use(body, text, tool)
+        tool = use is not None
+        if use:
+            content = [{"type": "tool_use", "id": "toolu_fake" + uuid.uuid4().hex[:16], "name": use[0],
+                        "input": json.loads(use[1])}]
         else:
             content = [{"type": "text", "text": text}]
         if thinking := self._thinking(body):
@@ -401,6 +414,8 @@ class _AnthropicDialect:
         def event(name: str, payload: dict) -> bytes:
             return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
 
+        use = self._tool_use(body, text, tool)
+        tool = use is not None
         usage = self._usage(body, text or TOOL_ARGUMENTS)
         yield "head", event("message_start", {"type": "message_start", "message": {
             "id": "msg_fake" + uuid.uuid4().hex[:20], "type": "message", "role": "assistant", "model": model,
@@ -415,9 +430,9 @@ class _AnthropicDialect:
                 yield "head", event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
             yield "head", event("content_block_stop", {"type": "content_block_stop", "index": 0})
             index = 1
-        if tool:
-            block = {"type": "tool_use", "id": "toolu_fake" + uuid.uuid4().hex[:16], "name": TOOL_NAME, "input": {}}
-            deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_pieces(TOOL_ARGUMENTS)]
+        if use:
+            block = {"type": "tool_use", "id": "toolu_fake" + uuid.uuid4().hex[:16], "name": use[0], "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_pieces(use[1])]
         else:
             block = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": p} for p in split_pieces(text)]

@@ -141,8 +141,54 @@ def test_across_formats_nothing_is_dropped_silently(gw_anthropic):
     import openai
     oa = openai.OpenAI(base_url=gw_anthropic.url + "/v1", api_key=GATEWAY_KEY, max_retries=0, timeout=15)
     for extra, param in [({"n": 2}, "n"), ({"logprobs": True}, "logprobs"),
-                         ({"response_format": {"type": "json_object"}}, "response_format")]:
+                         ({"response_format": {"type": "json_schema", "json_schema": {
+                             "name": "x", "schema": {"type": "array"}}}}, "response_format.json_schema.schema")]:
         with pytest.raises(openai.UnprocessableEntityError) as raised:
             oa.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": uniq("x")}], **extra)
         assert raised.value.body["param"] == param
     assert not [c for c in gw_anthropic.fake.calls if c["path"] == "/v1/messages" and "logprobs" in str(c["body"])]
+
+
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("response_format,tool", [
+    ({"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA, "strict": True}}, "reply"),
+    ({"type": "json_object"}, "json_answer"),
+])
+def test_json_mode_is_emulated_on_anthropic_with_a_forced_tool(gw_anthropic, response_format, tool, stream):
+    import json
+
+    import openai
+    from conftest import answer_for
+    oa = openai.OpenAI(base_url=gw_anthropic.url + "/v1", api_key=GATEWAY_KEY, max_retries=0, timeout=15)
+    prompt = uniq("json please")
+    messages = [{"role": "user", "content": prompt}]
+    if stream:
+        text, finish = "", None
+        for chunk in oa.chat.completions.create(model=MODEL, messages=messages, response_format=response_format,
+                                                stream=True):
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+                assert not choice.delta.tool_calls
+                finish = choice.finish_reason or finish
+    else:
+        out = oa.chat.completions.create(model=MODEL, messages=messages, response_format=response_format)
+        text, finish = out.choices[0].message.content, out.choices[0].finish_reason
+        assert not out.choices[0].message.tool_calls
+    assert json.loads(text) == {"answer": answer_for(prompt)} and finish == "stop"
+    [call] = upstream_calls(gw_anthropic, prompt)
+    schema = SCHEMA if response_format["type"] == "json_schema" else {"type": "object"}
+    assert [(t["name"], t["input_schema"]) for t in call["body"]["tools"]] == [(tool, schema)]
+    assert call["body"]["tool_choice"] == {"type": "tool", "name": tool}
+
+
+def test_json_mode_with_tools_is_refused_on_anthropic(gw_anthropic):
+    import openai
+    oa = openai.OpenAI(base_url=gw_anthropic.url + "/v1", api_key=GATEWAY_KEY, max_retries=0, timeout=15)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    with pytest.raises(openai.UnprocessableEntityError) as raised:
+        oa.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": uniq("x")}], tools=tools,
+                                   response_format={"type": "json_object"})
+    assert raised.value.body["param"] == "response_format"

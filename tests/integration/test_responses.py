@@ -193,3 +193,12 @@ def test_input_items_with_images_and_developer_role(gw_openai):
         {"role": "user", "content": [{"type": "text", "text": prompt},
                                      {"type": "image_url", "image_url": {"url": image, "detail": "low"}}]}]
 
+
+
+def test_json_schema_format_on_anthropic_is_emulated(gw_anthropic):
+    prompt = uniq("json")
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    out = client_for(gw_anthropic).responses.create(
+        model="claude-haiku-4-5", input=prompt, text={"format": {"type": "json_schema", "name": "reply", "schema": schema}})
+    assert json.loads(out.output_text) == {"answer": answer_for(prompt)}
+    assert [item.type for item in out.output] == ["message"]
