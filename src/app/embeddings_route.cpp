@@ -73,6 +73,7 @@ asio::awaitable<Result<RouteAnswer>> answer_embeddings(const EmbeddingsRoute& ro
     providers::NativeRequest native;
     native.endpoint = providers::NativeEndpoint::kEmbeddings;
     native.body = std::move(body);
+    native.headers = route.headers;
     response = co_await route.upstream->call_native(native);
     if (response && !(response->contains("data") && (*response)["data"].is_array())) {
       response = fail(ErrorCode::kUpstream, "upstream provider " + std::string(route.upstream->primary()) +

@@ -27,6 +27,7 @@ struct EmbeddingsRoute {
   std::string local_model;                  // the name it answers to (embedding_model_name())
   providers::UpstreamChain* upstream = nullptr;  // L3's providers
   cache::CacheBackend* cache = nullptr;     // null when the exact cache is off
+  providers::ClientHeaders headers;         // the client's allow-listed fields, for the provider
 };
 
 // Whether `model` names the local embedding model: its full name or its last path component

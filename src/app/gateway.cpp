@@ -441,13 +441,16 @@ Result<api::Json> parse_body(const http::Request& request) {
   return body;
 }
 
-// The client header fields passed on to the provider when its request goes there as it came
-// (an allow-list: never auth): Anthropic's betas and API version.
-constexpr std::array<std::string_view, 2> kForwardedHeaders{"anthropic-beta", "anthropic-version"};
+// The client header fields passed on to the provider (an allow-list: never auth), by the API the
+// route speaks: Anthropic's betas and API version, OpenAI's organization and project (which
+// choose the gateway key's billing scope and permissions). A provider of another API drops them.
+constexpr std::array<std::string_view, 2> kAnthropicHeaders{"anthropic-beta", "anthropic-version"};
+constexpr std::array<std::string_view, 2> kOpenAIHeaders{"openai-organization", "openai-project"};
 
-std::vector<std::string> forwarded_headers(const http::Request& request) {
-  std::vector<std::string> out;
-  for (std::string_view name : kForwardedHeaders) {
+providers::ClientHeaders forwarded_headers(const http::Request& request, api::WireFormat format) {
+  providers::ClientHeaders out;
+  if (format == api::WireFormat::kNative) return out;
+  for (std::string_view name : format == api::WireFormat::kAnthropic ? kAnthropicHeaders : kOpenAIHeaders) {
     if (auto value = request.header(name); !value.empty()) out.push_back(std::string(name) + ": " + std::string(value));
   }
   return out;
@@ -541,9 +544,10 @@ asio::awaitable<http::Response> Gateway::json_route(const http::Request& request
   if (request.path == "/v1/messages/count_tokens") {
     CountTokensRoute route{upstream_.get(), config_.llm_provider == config::Provider::kAnthropic, embedder_.get(),
                            embedding_model_name(config_), config_.external_llm_model};
-    answer = co_await answer_count_tokens(route, std::move(*body), forwarded_headers(request));
+    answer = co_await answer_count_tokens(route, std::move(*body), forwarded_headers(request, api::WireFormat::kAnthropic));
   } else {
-    EmbeddingsRoute route{embedder_.get(), embedding_model_name(config_), upstream_.get(), exact_cache_.get()};
+    EmbeddingsRoute route{embedder_.get(), embedding_model_name(config_), upstream_.get(), exact_cache_.get(),
+                          forwarded_headers(request, api::WireFormat::kOpenAI)};
     answer = co_await answer_embeddings(
         route, std::move(*body), cache_policy(request, config_.cache_scope, std::chrono::seconds(config_.cache_ttl_secs)));
   }
@@ -576,7 +580,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
     native.emplace();
     native->body = *body;
     default_model(native->body, config_.external_llm_model);
-    native->headers = forwarded_headers(request);
+    native->headers = forwarded_headers(request, format);
   }
   // A response object repeats the request's settings, whichever layer answers.
   api::Json echo = format == api::WireFormat::kResponses ? api::responses_echo(*body) : api::Json();
@@ -600,6 +604,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   default_model(chat_request.body, config_.external_llm_model);
   const api::Json& stream_flag_from = provider_only ? native->body : chat_request.body;
   chat_request.stream = format != api::WireFormat::kNative && stream_flag_from.value("stream", false) == true;
+  chat_request.client_headers = forwarded_headers(request, format);
   chat_request.native = std::move(native);
   chat_request.budget = std::make_shared<ClientBudget>(client, clients_->count_cache_hits());
 

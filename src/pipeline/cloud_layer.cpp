@@ -9,6 +9,7 @@ boost::asio::awaitable<Result<std::optional<Answer>>> CloudLayer::answer(ChatReq
   call.format = request.format;
   call.body = &request.body;
   call.native = request.native ? &*request.native : nullptr;
+  call.headers = &request.client_headers;
   call.stream = request.stream;
   call.provider_only = request.provider_only;
   auto upstream = co_await chain_->chat(call);

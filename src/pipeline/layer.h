@@ -34,6 +34,7 @@ struct ChatRequest {
   // The client's own request, when the provider speaks the route's format: L3 sends it
   // unchanged instead of `body` (which the caches and L2 use).
   std::optional<providers::PassThrough> native;
+  providers::ClientHeaders client_headers;  // allow-listed client fields for the provider
   // `native` has content the canonical form cannot hold (`body` is only {"model"}): no layer
   // but L3 sees it, and nothing is stored.
   bool provider_only = false;

@@ -63,23 +63,24 @@ class AnthropicProvider final : public ProviderClient {
   std::string_view name() const override { return settings_.provider; }
   bool ready() const override { return !settings_.api_key.empty(); }
 
-  asio::awaitable<Result<api::Json>> complete(const api::Json& body) override {
+  asio::awaitable<Result<api::Json>> complete(const api::Json& body, const ClientHeaders& headers) override {
     if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
     if (auto ok = api::check_anthropic_can_express(body); !ok) co_return std::unexpected(ok.error());
     api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
     request.erase("stream");
-    auto message = co_await post_json(http_, settings_, request);
+    auto message = co_await post_json(http_, with_client_headers(settings_, headers), request);
     if (!message) co_return std::unexpected(message.error());
     co_return api::anthropic_response_to_openai(*message, api::json_answer_tool(body));
   }
 
-  asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) override {
+  asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body,
+                                                               const ClientHeaders& headers) override {
     if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
     if (auto ok = api::check_anthropic_can_express(body); !ok) co_return std::unexpected(ok.error());
     api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
     request["stream"] = true;
     std::string payload = request.dump();
-    auto call = co_await open_upstream(http_, settings_, std::move(payload), true);
+    auto call = co_await open_upstream(http_, with_client_headers(settings_, headers), std::move(payload), true);
     if (!call) co_return std::unexpected(call.error());
     co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_, false, api::json_answer_tool(body));
   }
@@ -132,6 +133,7 @@ std::unique_ptr<ProviderClient> make_anthropic_provider(const ProviderSpec& spec
   s.api_key = spec.api_key;
   s.headers = {"x-api-key: " + s.api_key, std::string("anthropic-version: ") + kAnthropicVersion};
   s.timeout = std::chrono::seconds(spec.config.l3_timeout_secs);
+  s.client_header_prefix = "anthropic-";
   return std::make_unique<AnthropicProvider>(std::move(s), spec.config.anthropic_max_tokens, http);
 }
 

@@ -57,28 +57,40 @@ UpstreamSettings native_settings(const UpstreamSettings& settings, std::string u
   return s;
 }
 
+UpstreamSettings with_client_headers(const UpstreamSettings& settings, const ClientHeaders& client_headers) {
+  ClientHeaders taken;
+  if (!settings.client_header_prefix.empty()) {
+    for (const std::string& field : client_headers) {
+      if (core::istarts_with(field, settings.client_header_prefix)) taken.push_back(field);
+    }
+  }
+  return native_settings(settings, settings.url, taken);
+}
+
 std::string base_url(const config::UpstreamTarget& target, std::string_view default_url) {
   std::string url = target.url.empty() ? std::string(default_url) : target.url;
   while (!url.empty() && url.back() == '/') url.pop_back();
   return url;
 }
 
-asio::awaitable<Result<api::Json>> OpenAICompatibleProvider::complete(const api::Json& body) {
+asio::awaitable<Result<api::Json>> OpenAICompatibleProvider::complete(const api::Json& body,
+                                                                     const ClientHeaders& headers) {
   if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
   api::Json request = body;
   request.erase("stream");
   request.erase("stream_options");
-  co_return co_await post_json(http_, settings_, request);
+  co_return co_await post_json(http_, with_client_headers(settings_, headers), request);
 }
 
-asio::awaitable<Result<std::unique_ptr<ChunkStream>>> OpenAICompatibleProvider::stream(const api::Json& body) {
+asio::awaitable<Result<std::unique_ptr<ChunkStream>>> OpenAICompatibleProvider::stream(const api::Json& body,
+                                                                                      const ClientHeaders& headers) {
   if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
   api::Json request = body;
   request["stream"] = true;
   // Usage arrives in a final chunk only when asked for; the cache and the Anthropic front end need it.
   if (!request.contains("stream_options")) request["stream_options"] = {{"include_usage", true}};
   std::string payload = request.dump();
-  auto call = co_await open_upstream(http_, settings_, std::move(payload), true);
+  auto call = co_await open_upstream(http_, with_client_headers(settings_, headers), std::move(payload), true);
   if (!call) co_return std::unexpected(call.error());
   co_return std::make_unique<OpenAISseStream>(std::move(*call), settings_);
 }
@@ -88,13 +100,16 @@ asio::awaitable<Result<api::Json>> OpenAICompatibleProvider::call_native(const N
     co_return std::unexpected(no_native_endpoint(settings_.provider, request.endpoint));
   }
   if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
-  co_return co_await post_json(http_, native_settings(settings_, embeddings_url_, request.headers), request.body);
+  UpstreamSettings settings = with_client_headers(settings_, request.headers);
+  settings.url = embeddings_url_;
+  co_return co_await post_json(http_, settings, request.body);
 }
 
 namespace {
 
+// `client_header_prefix`: see UpstreamSettings (OpenAI takes OpenAI-Organization / -Project).
 std::unique_ptr<ProviderClient> make_bearer_provider(const ProviderSpec& spec, HttpClient& http,
-                                                     std::string_view default_url) {
+                                                     std::string_view default_url, std::string client_header_prefix) {
   UpstreamSettings s;
   s.provider = spec.target.name;
   const std::string base = base_url(spec.target, default_url);
@@ -102,17 +117,18 @@ std::unique_ptr<ProviderClient> make_bearer_provider(const ProviderSpec& spec, H
   s.api_key = spec.api_key;
   s.headers = {"Authorization: Bearer " + s.api_key};
   s.timeout = std::chrono::seconds(spec.config.l3_timeout_secs);
+  s.client_header_prefix = std::move(client_header_prefix);
   return std::make_unique<OpenAICompatibleProvider>(std::move(s), base + "/embeddings", http);
 }
 
 }  // namespace
 
 std::unique_ptr<ProviderClient> make_openai_provider(const ProviderSpec& spec, HttpClient& http) {
-  return make_bearer_provider(spec, http, "https://api.openai.com/v1");
+  return make_bearer_provider(spec, http, "https://api.openai.com/v1", "openai-");
 }
 
 std::unique_ptr<ProviderClient> make_xai_provider(const ProviderSpec& spec, HttpClient& http) {
-  return make_bearer_provider(spec, http, "https://api.x.ai/v1");
+  return make_bearer_provider(spec, http, "https://api.x.ai/v1", "");
 }
 
 }  // namespace isartor::providers

@@ -14,8 +14,11 @@ class OpenAICompatibleProvider final : public ProviderClient {
 
   std::string_view name() const override { return settings_.provider; }
   bool ready() const override { return !settings_.key_required || !settings_.api_key.empty(); }
-  boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) override;
-  boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) override;
+  using ProviderClient::complete;  // the overloads without client headers
+  using ProviderClient::stream;
+  boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body, const ClientHeaders& headers) override;
+  boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body,
+                                                                      const ClientHeaders& headers) override;
   boost::asio::awaitable<Result<api::Json>> call_native(const NativeRequest& request) override;
 
  private:
@@ -33,6 +36,8 @@ Error no_native_endpoint(std::string_view provider, NativeEndpoint endpoint);
 // them (never an auth field). Pure.
 UpstreamSettings native_settings(const UpstreamSettings& settings, std::string url,
                                  const std::vector<std::string>& client_headers);
+// `settings` with those of the client's fields that its provider takes (client_header_prefix). Pure.
+UpstreamSettings with_client_headers(const UpstreamSettings& settings, const ClientHeaders& client_headers);
 
 // One factory per provider, as make_provider() dispatches; each names its client after spec.target.
 std::unique_ptr<ProviderClient> make_openai_provider(const ProviderSpec& spec, HttpClient& http);

@@ -59,6 +59,11 @@ struct NativeCompletion {
   api::Json completion;
 };
 
+// Client header fields a request carries to the provider, "name: value", allow-listed by the
+// gateway per route (never auth): OpenAI-Organization / OpenAI-Project on the OpenAI routes,
+// anthropic-beta / anthropic-version on the Anthropic route.
+using ClientHeaders = std::vector<std::string>;
+
 class ProviderClient {
  public:
   virtual ~ProviderClient() = default;
@@ -66,12 +71,19 @@ class ProviderClient {
   virtual std::string_view name() const = 0;
   // True when a key is configured; otherwise calls fail with kUnavailable naming the variable.
   virtual bool ready() const = 0;
-  // A whole chat.completion for an OpenAI-form body (model already resolved). Must be awaited
+  // A whole chat.completion for an OpenAI-form body (model already resolved). `headers`: the
+  // client's fields; a provider sends those of its own API and ignores the rest. Must be awaited
   // on the caller's executor; safe to call concurrently from many coroutines.
-  virtual boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) = 0;
+  virtual boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body, const ClientHeaders& headers) = 0;
   // Starts a streamed answer; returns once the upstream accepted (2xx status), so errors before
-  // the first byte are reported as values, not as a broken stream.
-  virtual boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) = 0;
+  // the first byte are reported as values, not as a broken stream. `headers` as for complete().
+  virtual boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body,
+                                                                              const ClientHeaders& headers) = 0;
+  // The same without client header fields (the gateway's own calls: a sidecar, a probe).
+  boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) { return complete(body, no_headers()); }
+  boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body) {
+    return stream(body, no_headers());
+  }
   // Sends `request` to the provider's own endpoint and returns its JSON answer; kNotFound when
   // this provider has no such endpoint, errors as for complete(). Awaited on the caller's
   // executor; safe to call concurrently.
@@ -84,6 +96,12 @@ class ProviderClient {
   // canonical form. Only where speaks() said so; kInternal otherwise.
   virtual boost::asio::awaitable<Result<NativeCompletion>> complete_native(const PassThrough& request);
   virtual boost::asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream_native(const PassThrough& request);
+
+ private:
+  static const ClientHeaders& no_headers() {
+    static const ClientHeaders kNone;
+    return kNone;
+  }
 };
 
 // What one provider client is built from: an entry of the L3 chain, one key of its pool ("" for

@@ -22,6 +22,8 @@ struct UpstreamSettings {
   std::chrono::seconds timeout{120};
   bool key_required = true;  // false: calls go out without a key (a local sidecar)
   std::string method = "POST";
+  // The client header fields this provider's API takes, by name prefix ("openai-"); "" for none.
+  std::string client_header_prefix;
 };
 
 // Sends `body` as JSON and waits for a 2xx status. A non-2xx status becomes an Error that keeps

@@ -18,6 +18,7 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr const char* kTarget = "isartor::upstream";
+const ClientHeaders kNoHeaders;
 
 // What a failed call means for the next one.
 enum class Verdict {
@@ -315,12 +316,13 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::attempt(const Call& call,
     own["model"] = member.model;
     body = &own;
   }
+  const ClientHeaders& headers = chat.headers ? *chat.headers : kNoHeaders;
   if (chat.stream) {
-    auto stream = co_await client.stream(*body);
+    auto stream = co_await client.stream(*body, headers);
     if (!stream) co_return std::unexpected(stream.error());
     answer.stream = std::move(*stream);
   } else {
-    auto completion = co_await client.complete(*body);
+    auto completion = co_await client.complete(*body, headers);
     if (!completion) co_return std::unexpected(completion.error());
     answer.completion = std::move(*completion);
   }

@@ -71,6 +71,7 @@ struct ChatCall {
   api::WireFormat format = api::WireFormat::kOpenAI;  // the route it came in on
   const api::Json* body = nullptr;                    // canonical form (model resolved)
   const PassThrough* native = nullptr;  // the client's own request, for providers that speak `format`
+  const ClientHeaders* headers = nullptr;  // the client's allow-listed fields; null: none
   bool stream = false;
   bool provider_only = false;  // only a provider that speaks `format` can answer
 };

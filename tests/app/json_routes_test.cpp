@@ -21,7 +21,7 @@ class EmbeddingsRouteTest : public ::testing::Test {
   fakes::FakeProviderClient& provider_ = *owned_;
   std::shared_ptr<providers::UpstreamChain> upstream_ = fakes::chain_of(std::move(owned_));
   cache::MemoryBackend cache_{100, std::chrono::seconds(0)};
-  EmbeddingsRoute route_{&embedder_, "sentence-transformers/all-MiniLM-L6-v2", upstream_.get(), &cache_};
+  EmbeddingsRoute route_{&embedder_, "sentence-transformers/all-MiniLM-L6-v2", upstream_.get(), &cache_, {}};
 
   Result<RouteAnswer> ask(api::Json body, pipeline::CachePolicy policy = {}) {
     return run_coroutine(answer_embeddings(route_, std::move(body), policy));

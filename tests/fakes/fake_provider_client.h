@@ -21,20 +21,25 @@ class FakeProviderClient final : public providers::ProviderClient {
   std::string label = "fake";      // name()
   bool keyed = true;               // ready()
   std::vector<api::Json> bodies;   // what complete() and stream() were given
+  std::vector<providers::ClientHeaders> headers;  // and the client header fields with them
 
   std::string_view name() const override { return label; }
   bool ready() const override { return keyed; }
 
-  boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body) override {
+  boost::asio::awaitable<Result<api::Json>> complete(const api::Json& body,
+                                                     const providers::ClientHeaders& fields) override {
     ++calls;
     bodies.push_back(body);
+    headers.push_back(fields);
     if (auto failure = next_failure()) co_return std::unexpected(std::move(*failure));
     co_return api::make_completion("chatcmpl-fake", body.value("model", ""), 0, answer_for(body), "stop", {3, 2});
   }
 
-  boost::asio::awaitable<Result<std::unique_ptr<providers::ChunkStream>>> stream(const api::Json& body) override {
+  boost::asio::awaitable<Result<std::unique_ptr<providers::ChunkStream>>> stream(
+      const api::Json& body, const providers::ClientHeaders& fields) override {
     ++calls;
     bodies.push_back(body);
+    headers.push_back(fields);
     if (auto failure = next_failure()) co_return std::unexpected(std::move(*failure));
     auto chunks = api::completion_to_chunks(
         api::make_completion("chatcmpl-fake", body.value("model", ""), 0, answer_for(body), "stop", {3, 2}), 4);

@@ -141,3 +141,38 @@ def test_sdk_errors(gw_openai):
 
 def test_openai_sdk_models(gw_openai):
     assert gw_openai.model in [m.id for m in oai_client(gw_openai).models.list()]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_openai_organization_and_project_reach_an_openai_provider_only(shared_gateway, provider):
+    gw = shared_gateway(provider)
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=GATEWAY_KEY, organization="org-team", project="proj_a",
+                           max_retries=0, timeout=15)
+    prompts = [uniq("org chat"), long_uniq("org stream"), uniq("org responses")]
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": prompts[0]}])
+    for _ in client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": prompts[1]}],
+                                            stream=True):
+        pass
+    client.responses.create(model="gpt-4o-mini", input=prompts[2])
+    for prompt in prompts:
+        [call] = gw.fake.calls_for(prompt)
+        headers = call["headers"]
+        if provider == "openai":
+            assert (headers.get("openai-organization"), headers.get("openai-project")) == ("org-team", "proj_a")
+            assert GATEWAY_KEY not in headers.get("authorization", "")
+        else:
+            assert "openai-organization" not in headers and "openai-project" not in headers
+    if provider == "openai":
+        text = uniq("org embeddings")
+        client.embeddings.create(model="text-embedding-3-small", input=text)
+        [call] = [c for c in gw.fake.calls if c["path"].endswith("/embeddings") and text in json.dumps(c["body"])]
+        assert call["headers"].get("openai-organization") == "org-team"
+
+
+def test_anthropic_headers_do_not_reach_an_openai_provider(gw_openai):
+    client = anthropic.Anthropic(base_url=gw_openai.url, api_key=GATEWAY_KEY, max_retries=0, timeout=15,
+                                 default_headers={"anthropic-beta": "prompt-caching-2024-07-31"})
+    prompt = uniq("beta across")
+    client.messages.create(model="gpt-4o-mini", max_tokens=64, messages=[{"role": "user", "content": prompt}])
+    [call] = gw_openai.fake.calls_for(prompt)
+    assert not [h for h in call["headers"] if h.startswith("anthropic-")]

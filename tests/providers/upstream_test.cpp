@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "fakes/canned_http_server.h"
+#include "providers/openai_provider.h"
 #include "support/run_coroutine.h"
 
 namespace isartor::providers {
@@ -125,6 +126,27 @@ TEST(OpenUpstream, SendsTheKeyAndTheBody) {
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_NE(requests[0].find(std::string("Authorization: Bearer ") + kKey), std::string::npos);
   EXPECT_TRUE(requests[0].ends_with(R"({"model":"m"})"));
+}
+
+}  // namespace
+}  // namespace isartor::providers
+
+namespace isartor::providers {
+namespace {
+
+TEST(ClientHeaders, AProviderTakesOnlyTheFieldsOfItsOwnApiAndTheyReplaceItsOwn) {
+  UpstreamSettings openai;
+  openai.url = "https://api.openai.com/v1/chat/completions";
+  openai.headers = {"Authorization: Bearer k", "OpenAI-Project: ours"};
+  openai.client_header_prefix = "openai-";
+  const ClientHeaders client{"openai-organization: org-1", "openai-project: theirs", "anthropic-beta: b"};
+  const UpstreamSettings sent = with_client_headers(openai, client);
+  EXPECT_EQ(sent.url, openai.url);
+  EXPECT_EQ(sent.headers, (std::vector<std::string>{"Authorization: Bearer k", "openai-organization: org-1",
+                                                    "openai-project: theirs"}));
+  UpstreamSettings xai = openai;
+  xai.client_header_prefix.clear();
+  EXPECT_EQ(with_client_headers(xai, client).headers, openai.headers);
 }
 
 }  // namespace
