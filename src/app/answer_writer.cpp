@@ -157,6 +157,12 @@ asio::awaitable<bool> write_answer(pipeline::Answer answer, const WriteOptions& 
     http::Response response{200, "application/json", std::move(headers), std::move(answer.completion_json)};
     co_return co_await responder.send(std::move(response));
   }
+  // A hit already rendered in this route's form (L1a keeps it): sent as it is.
+  if (!answer.rendered.empty()) {
+    http::Response response{200, options.stream ? "text/event-stream" : "application/json", std::move(headers),
+                            std::move(answer.rendered)};
+    co_return co_await responder.send(std::move(response));
+  }
   if (!answer.stream && !answer.parse_completion()) {
     auto rendered = api::render_error(options.format, Error(ErrorCode::kInternal, "a cached answer is corrupt"));
     http::Response response{rendered.status, "application/json", {}, std::move(rendered.body)};
@@ -166,10 +172,12 @@ asio::awaitable<bool> write_answer(pipeline::Answer answer, const WriteOptions& 
     // Only a streaming request gets a live stream from the pipeline, so a completion is here.
     const api::Json completion = answer.completion ? std::move(*answer.completion) : api::Json::object();
     http::Response response{200, "application/json", std::move(headers), body_for(completion, answer, options)};
+    if (answer.keep_rendered) answer.keep_rendered(response.body);
     co_return co_await responder.send(std::move(response));
   }
   if (!answer.stream) {
     http::Response response{200, "text/event-stream", std::move(headers), replay_events(*answer.completion, options)};
+    if (answer.keep_rendered) answer.keep_rendered(response.body);
     co_return co_await responder.send(std::move(response));
   }
   if (!co_await responder.begin_stream(200, std::move(headers))) co_return false;

@@ -14,6 +14,7 @@
 #include "app/embeddings_route.h"
 #include "app/layers.h"
 #include "metrics/exposition.h"
+#include "pipeline/exact_cache_layer.h"
 #include "core/cpu_baseline.h"
 #include "core/log.h"
 #include "core/sha256.h"
@@ -620,6 +621,7 @@ asio::awaitable<void> Gateway::chat(api::WireFormat format, const http::Request&
   options.include_usage_chunk = so != chat_request.body.end() && so->is_object() && so->contains("include_usage") &&
                                 (*so)["include_usage"] == true;
 
+  chat_request.rendering = pipeline::rendering_of(format, chat_request.stream, options.include_usage_chunk);
   auto answer = co_await pipeline_->handle(std::move(chat_request));
   if (!answer) {
     Error error = answer.error();

@@ -174,10 +174,13 @@ Components build_components(const config::Config& config, providers::HttpClient&
     if (config.cache_backend == config::CacheBackendKind::kRedis) {
       LOG_WARN(kTarget, "ISARTOR__CACHE_BACKEND=redis is not available in this build; using the in-process cache");
     }
-    c.exact_cache = std::make_shared<cache::MemoryBackend>(config.cache_max_capacity,
-                                                           std::chrono::seconds(config.cache_ttl_secs), 16,
-                                                           cache::MemoryBackend::Clock{}, config.cache_max_bytes);
-    c.layers.push_back(std::make_unique<pipeline::ExactCacheLayer>(c.exact_cache));
+    auto memory = [&config] {
+      return std::make_shared<cache::MemoryBackend>(config.cache_max_capacity, std::chrono::seconds(config.cache_ttl_secs),
+                                                    16, cache::MemoryBackend::Clock{}, config.cache_max_bytes);
+    };
+    c.exact_cache = memory();
+    // Hits rendered in another form than the stored one, kept in-process within the same limits.
+    c.layers.push_back(std::make_unique<pipeline::ExactCacheLayer>(c.exact_cache, memory()));
   }
   if (config::semantic_cache_enabled(config)) {
     const std::string name = embedding_model_name(config);

@@ -4,6 +4,7 @@
 // layer may store the answer that a later layer produced.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,9 @@ struct ChatRequest {
   // but L3 sees it, and nothing is stored.
   bool provider_only = false;
   std::string exact_key;                               // memo of the L1a key, set by that layer
+  // How the edge renders an answer in the route's form, when that costs a conversion L1a can keep
+  // beside a hit's entry (rendering_of()); "" when the stored text goes out as it is, or none.
+  std::string_view rendering;
   // Set by L1b when the request is eligible for the semantic cache, so store() need not embed
   // again (an I/O thread never runs the model).
   struct SemanticMemo {
@@ -68,6 +72,10 @@ struct Answer {
   // the same as OpenAI JSON text, exactly as a cache stored it: the OpenAI route sends it as is
   // (no parse, no dump); `completion` stays empty until parse_completion(), or
   std::string completion_json;
+  // L1a: this hit already rendered as request.rendering asks (sent as it is), or, when it was not
+  // yet, `keep_rendered` takes the edge's rendering for the next hits. Both empty otherwise.
+  std::string rendered;
+  std::function<void(std::string_view)> keep_rendered;
   std::unique_ptr<providers::ChunkStream> stream;    // a live stream (only when request.stream)
   // A pass-through answer (request.native): the provider's JSON text, sent to the client as it
   // is; for a stream, the client gets stream->take_native() instead of rendered chunks.

@@ -198,3 +198,31 @@ def test_equivalent_json_spellings_hit(gw_openai):
     assert_completion(r, answer_for(prompt))
     assert_layer(r, "l1a")
     assert gw_openai.fake.count(prompt) == 1
+
+
+@pytest.mark.parametrize("path,stream", [("/v1/messages", False), ("/v1/messages", True),
+                                         ("/v1/chat/completions", True), ("/v1/completions", False)])
+def test_a_rendered_hit_is_kept_and_follows_its_entry(any_gw, path, stream):
+    prompt = uniq("rendered once")
+    if path == "/v1/messages":
+        body = an_body(prompt, stream=stream)
+    elif path == "/v1/completions":
+        body = {"model": "m", "prompt": prompt, "max_tokens": 64}
+    else:
+        body = oa_body(prompt, stream=stream)
+    assert any_gw.post(path, body).status_code == 200
+    time.sleep(SETTLE)
+    first, second = any_gw.post(path, body), any_gw.post(path, body)
+    assert_layer(first, "l1a")
+    assert_layer(second, "l1a")
+    assert first.content == second.content
+    # A fresh answer under the same key (no-cache looks past the cache, then stores): the hits
+    # that follow are rendered from it, not from the answer before.
+    fresh = any_gw.post(path, body, headers={"Cache-Control": "no-cache"})
+    assert_layer(fresh, "l3")
+    time.sleep(SETTLE)
+    third = any_gw.post(path, body)
+    assert_layer(third, "l1a")
+    assert third.content != first.content  # another answer id
+    assert third.content == any_gw.post(path, body).content
+    assert any_gw.fake.count(prompt) == 2

@@ -41,7 +41,7 @@ class PipelineTest : public ::testing::Test {
     std::vector<std::unique_ptr<Layer>> layers;
     auto backend = std::make_unique<cache::MemoryBackend>(100, std::chrono::seconds(60));
     backend_ = backend.get();
-    layers.push_back(std::make_unique<ExactCacheLayer>(std::move(backend)));
+    layers.push_back(std::make_unique<ExactCacheLayer>(std::move(backend), renderings_));
     layers.push_back(std::make_unique<CloudLayer>(fakes::chain_of(std::move(provider))));
     pipeline_ = std::make_unique<Pipeline>(std::move(layers), observer_);
   }
@@ -75,6 +75,7 @@ class PipelineTest : public ::testing::Test {
 
   fakes::FakeProviderClient* provider_;
   cache::MemoryBackend* backend_;
+  std::shared_ptr<cache::MemoryBackend> renderings_ = std::make_shared<cache::MemoryBackend>(100, std::chrono::seconds(60));
   std::shared_ptr<RecordingObserver> observer_ = std::make_shared<RecordingObserver>();
   std::unique_ptr<Pipeline> pipeline_;
 };
@@ -214,6 +215,63 @@ TEST_F(PipelineTest, UpstreamErrorIsReturnedAndNotCached) {
   EXPECT_EQ(failed.error().code, ErrorCode::kUpstream);
   provider_->fail_with.reset();
   EXPECT_EQ(handle(request("x")).layer, LayerId::kL3);
+}
+
+// The renderings L1a keeps beside an entry: the first hit of a form renders, the next ones get
+// the bytes; a new answer under the key, a forget and a no-store request leave none behind.
+TEST_F(PipelineTest, AHitsRenderingIsKeptBoundToItsEntry) {
+  auto anthropic = [](const std::string& text) {
+    ChatRequest r = request(text);
+    r.format = api::WireFormat::kAnthropic;
+    r.rendering = rendering_of(r.format, false, false);
+    return r;
+  };
+  handle(anthropic("q"));  // L3, stored
+  Answer first = handle(anthropic("q"));
+  ASSERT_EQ(first.layer, LayerId::kL1a);
+  EXPECT_TRUE(first.rendered.empty());
+  ASSERT_TRUE(first.keep_rendered);
+  first.keep_rendered("rendered once");
+  Answer second = handle(anthropic("q"));
+  EXPECT_EQ(second.rendered, "rendered once");
+  EXPECT_FALSE(second.keep_rendered);
+  EXPECT_FALSE(second.completion_json.empty());  // still there, for the tokens-saved count
+
+  // A new answer under the same key drops the renderings.
+  ChatRequest fresh = anthropic("q");
+  fresh.cache.lookup = false;
+  handle(std::move(fresh));
+  Answer after_store = handle(anthropic("q"));
+  EXPECT_TRUE(after_store.rendered.empty());
+  ASSERT_TRUE(after_store.keep_rendered);
+  after_store.keep_rendered("of the new answer");
+  EXPECT_EQ(handle(anthropic("q")).rendered, "of the new answer");
+
+  // One rendered from another answer (a store that raced with the hit) is not served.
+  const ChatRequest probe = anthropic("q");
+  backend_->put(cache::partitioned_key(probe.cache.partition, cache::exact_cache_key(probe.format, probe.body)),
+                R"({"choices":[],"id":"other"})");
+  EXPECT_TRUE(handle(anthropic("q")).rendered.empty());
+
+  // forget() takes the renderings with the entry.
+  Answer again = handle(anthropic("q"));
+  ASSERT_TRUE(again.keep_rendered);
+  again.keep_rendered("kept");
+  EXPECT_EQ(renderings_->size(), 1u);
+  EXPECT_TRUE(pipeline_->layers().front()->forget(anthropic("q")));
+  EXPECT_EQ(backend_->size(), 0u);
+  EXPECT_EQ(renderings_->size(), 0u);
+
+  // No rendering is kept for a no-store request, nor for the stored text itself.
+  handle(anthropic("r"));
+  ChatRequest no_store = anthropic("r");
+  no_store.cache.store = false;
+  Answer hit = handle(std::move(no_store));
+  EXPECT_EQ(hit.layer, LayerId::kL1a);
+  EXPECT_FALSE(hit.keep_rendered);
+  EXPECT_EQ(rendering_of(api::WireFormat::kOpenAI, false, true), "");
+  EXPECT_EQ(rendering_of(api::WireFormat::kResponses, true, false), "");
+  EXPECT_NE(rendering_of(api::WireFormat::kOpenAI, true, true), rendering_of(api::WireFormat::kOpenAI, true, false));
 }
 
 }  // namespace
