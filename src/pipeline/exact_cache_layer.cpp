@@ -1,8 +1,7 @@
 #include "pipeline/exact_cache_layer.h"
 
-#include <fmt/format.h>
-
 #include <array>
+#include <cstring>
 #include <functional>
 
 #include "cache/cache_key.h"
@@ -36,11 +35,14 @@ std::string rendering_key(std::string_view key, std::string_view rendering) {
   return out;
 }
 
-// A rendering is stored as "<16 hex digits of the entry's hash>" + bytes: one rendered from an
-// answer the key no longer holds (a store that raced with the hit that rendered it) is ignored.
-constexpr std::size_t kStampSize = 16;
+// A rendering is stored as the entry's hash (8 bytes) + bytes: one rendered from an answer the
+// key no longer holds (a store that raced with the hit that rendered it) is ignored.
+constexpr std::size_t kStampSize = sizeof(uint64_t);
 std::string stamp_of(std::string_view entry) {
-  return fmt::format("{:016x}", static_cast<uint64_t>(std::hash<std::string_view>{}(entry)));
+  const uint64_t hash = std::hash<std::string_view>{}(entry);
+  std::string stamp(kStampSize, '\0');
+  std::memcpy(stamp.data(), &hash, kStampSize);
+  return stamp;
 }
 
 }  // namespace
@@ -91,7 +93,8 @@ boost::asio::awaitable<Result<std::optional<Answer>>> ExactCacheLayer::answer(Ch
     std::string key = rendering_key(request.exact_key, request.rendering);
     auto rendered = renderings_->get(key);
     if (rendered && rendered->size() >= kStampSize && std::string_view(*rendered).substr(0, kStampSize) == stamp) {
-      answer.rendered = rendered->substr(kStampSize);
+      rendered->erase(0, kStampSize);
+      answer.rendered = std::move(*rendered);
     } else if (request.cache.store) {
       answer.keep_rendered = [backend = renderings_, key = std::move(key), stamp = std::move(stamp),
                               ttl = request.cache.ttl](std::string_view bytes) {
