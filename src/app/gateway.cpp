@@ -198,6 +198,24 @@ core::ConnectionBudget budget_for(const config::Config& config) {
   return budget;
 }
 
+// The models the gateway names itself: the configured one, the local embedding model.
+std::vector<ModelEntry> served_models(const config::Config& config, bool local_embedder) {
+  std::vector<ModelEntry> served(1);
+  served[0].id = served[0].display_name = config.external_llm_model;
+  served[0].owner = std::string(config::to_string(config.llm_provider));
+  if (local_embedder) {
+    ModelEntry local;
+    local.id = local.display_name = embedding_model_name(config);
+    local.owner = "isartor";
+    served.push_back(std::move(local));
+  }
+  return served;
+}
+
+// How long the provider's model list is kept, and how soon a failed fetch is tried again.
+constexpr std::chrono::seconds kModelListTtl{300};
+constexpr std::chrono::seconds kModelListRetry{30};
+
 }  // namespace
 
 Gateway::Gateway(config::Config config)
@@ -213,6 +231,8 @@ Gateway::Gateway(config::Config config)
   exact_cache_ = std::move(components.exact_cache);
   metrics_ = std::make_shared<metrics::GatewayMetrics>(route_labels(), upstream_->names());
   upstream_->set_observer(metrics_.get());
+  models_ = std::make_unique<ModelCatalog>(*upstream_, served_models(config_, embedder_ != nullptr), kModelListTtl,
+                                           kModelListRetry);
   pipeline_ = std::make_unique<pipeline::Pipeline>(std::move(components.layers), metrics_);
   if (components.l2_loader) l2_loader_ = std::jthread(std::move(components.l2_loader));
 }
@@ -278,51 +298,27 @@ http::Response Gateway::health() const {
 
 namespace {
 
-// A model entry: OpenAI's {"id","object","created","owned_by"}, or Anthropic's
-// {"type","id","display_name","created_at"} for clients that send anthropic-version.
-api::Json model_object(const std::string& id, const std::string& owner, bool anthropic) {
-  if (anthropic) {
-    return {{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "1970-01-01T00:00:00Z"}};
+// `id` among `models`, or a 404 naming those served.
+http::Response model_response(const std::vector<ModelEntry>& models, std::string_view id, bool anthropic) {
+  std::string names;
+  for (const auto& model : models) {
+    if (model.id == id) return json_response(200, render_model(model, anthropic));
+    if (names.size() < 2000) names += (names.empty() ? "" : ", ") + model.id;
   }
-  return {{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}};
+  Error error(ErrorCode::kNotFound,
+              "the model '" + std::string(id) + "' is not served by this gateway (it serves: " + names + ")", "model");
+  auto rendered = api::render_error(anthropic ? api::WireFormat::kAnthropic : api::WireFormat::kOpenAI, error);
+  return {rendered.status, "application/json", {}, std::move(rendered.body)};
 }
-
-bool wants_anthropic_shape(const http::Request& request) { return !request.header("anthropic-version").empty(); }
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> Gateway::served_models() const {
-  std::vector<std::pair<std::string, std::string>> served{
-      {config_.external_llm_model, std::string(config::to_string(config_.llm_provider))}};
-  if (embedder_) served.emplace_back(embedding_model_name(config_), "isartor");
-  return served;
-}
-
-http::Response Gateway::models(const http::Request& request) const {
-  const bool anthropic = wants_anthropic_shape(request);
-  api::Json data = api::Json::array();
-  for (const auto& [id, owner] : served_models()) data.push_back(model_object(id, owner, anthropic));
-  if (!anthropic) return json_response(200, {{"object", "list"}, {"data", std::move(data)}});
-  api::Json first = data.front()["id"], last = data.back()["id"];
-  return json_response(200, {{"data", std::move(data)}, {"has_more", false}, {"first_id", first}, {"last_id", last}});
-}
-
-http::Response Gateway::model(const http::Request& request, std::string_view id) const {
-  const bool anthropic = wants_anthropic_shape(request);
-  for (const auto& [served, owner] : served_models()) {
-    if (served == id) return json_response(200, model_object(served, owner, anthropic));
-  }
-  Error error(ErrorCode::kNotFound,
-              "the model '" + std::string(id) + "' is not served by this gateway (it serves: " +
-                  [&] {
-                    std::string names;
-                    for (const auto& [served, owner] : served_models()) names += (names.empty() ? "" : ", ") + served;
-                    return names;
-                  }() +
-                  ")",
-              "model");
-  auto rendered = api::render_error(anthropic ? api::WireFormat::kAnthropic : api::WireFormat::kOpenAI, error);
-  return {rendered.status, "application/json", {}, std::move(rendered.body)};
+asio::awaitable<http::Response> Gateway::models(const http::Request& request) {
+  // Anthropic's SDK sends anthropic-version and reads Anthropic's list shape.
+  const bool anthropic = !request.header("anthropic-version").empty();
+  const std::vector<ModelEntry> listed = co_await models_->list();
+  if (!request.path.starts_with(kModelPrefix)) co_return json_response(200, render_model_list(listed, anthropic));
+  co_return model_response(listed, core::percent_decode(request.path.substr(kModelPrefix.size())), anthropic);
 }
 
 // Everything but the chat routes is answered synchronously; std::nullopt means "a chat route".
@@ -350,10 +346,8 @@ std::optional<http::Response> Gateway::route(const http::Request& request, const
                                     "invalid or missing gateway API key: send it as 'X-API-Key: <key>' or "
                                     "'Authorization: Bearer <key>'"));
   }
-  if (path == "/v1/models") return models(request);
   if (path == "/metrics") return scrape();
   if (path.starts_with(kAdminPrefix)) return admin(request);
-  if (path.starts_with(kModelPrefix)) return model(request, core::percent_decode(path.substr(kModelPrefix.size())));
   return std::nullopt;
 }
 
@@ -382,6 +376,11 @@ asio::awaitable<void> Gateway::serve(const http::Request& request, MeteredRespon
   responder.set_client(client);
   if (auto response = route(request, client)) {
     co_await responder.send(std::move(*response));
+    co_return;
+  }
+  if (request.path == "/v1/models" || request.path.starts_with(kModelPrefix)) {
+    auto response = co_await models(request);
+    co_await responder.send(std::move(response));
     co_return;
   }
   if (request.path == "/v1/embeddings" || request.path == "/embeddings" ||

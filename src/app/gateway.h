@@ -12,6 +12,7 @@
 #include "core/fd_limit.h"
 #include "core/sha256.h"
 #include "app/metered_responder.h"
+#include "app/models_route.h"
 #include "http/server.h"
 #include "metrics/gateway_metrics.h"
 #include "inference/embedder.h"
@@ -46,6 +47,7 @@ class Gateway {
   std::shared_ptr<providers::UpstreamChain> upstream_;  // L3's providers, also for the native routes
   std::shared_ptr<inference::Embedder> embedder_;        // L1b's model; null when unavailable
   std::shared_ptr<cache::CacheBackend> exact_cache_;     // L1a's store; null when L1a is off
+  std::unique_ptr<ModelCatalog> models_;                 // GET /v1/models, from upstream_
   std::shared_ptr<metrics::GatewayMetrics> metrics_;     // the pipeline's observer too
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::atomic<uint64_t> in_flight_{0};
@@ -61,10 +63,8 @@ class Gateway {
   // GET /admin/cache/stats, POST /admin/cache/flush, DELETE /admin/cache/entry.
   http::Response admin(const http::Request& request) const;
   boost::asio::awaitable<void> serve(const http::Request& request, MeteredResponder& responder);
-  // (id, owner) of every model the gateway names: the configured one, the local embedding model.
-  std::vector<std::pair<std::string, std::string>> served_models() const;
-  http::Response models(const http::Request& request) const;
-  http::Response model(const http::Request& request, std::string_view id) const;
+  // GET /v1/models and /v1/models/{id}.
+  boost::asio::awaitable<http::Response> models(const http::Request& request);
   // The JSON routes besides chat: /v1/embeddings and /v1/messages/count_tokens.
   boost::asio::awaitable<http::Response> json_route(const http::Request& request, policy::Client& client);
   // `client` is admitted here when cache hits count, otherwise before L2/L3 (pipeline::RequestBudget).

@@ -110,10 +110,16 @@ class AnthropicProvider final : public ProviderClient {
   }
 
   asio::awaitable<Result<api::Json>> call_native(const NativeRequest& request) override {
-    if (request.endpoint != NativeEndpoint::kCountTokens) {
+    if (request.endpoint == NativeEndpoint::kEmbeddings) {
       co_return std::unexpected(no_native_endpoint(settings_.provider, request.endpoint));
     }
     if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
+    if (request.endpoint == NativeEndpoint::kModels) {
+      // settings_.url is <base>/v1/messages; the list is <base>/v1/models, 1000 a page at most.
+      std::string url =
+          settings_.url.substr(0, settings_.url.size() - std::string_view("messages").size()) + "models?limit=1000";
+      co_return co_await post_json(http_, get_settings(settings_, std::move(url)), request.body);
+    }
     co_return co_await post_json(http_, native_settings(settings_, settings_.url + "/count_tokens", request.headers),
                                  request.body);
   }

@@ -13,7 +13,8 @@ std::unique_ptr<ProviderClient> make_azure_provider(const ProviderSpec& spec, Ht
   s.api_key = spec.api_key;
   s.headers = {"api-key: " + s.api_key};
   s.timeout = std::chrono::seconds(spec.config.l3_timeout_secs);
-  // Embeddings live on a deployment of their own, which the configuration does not name.
+  // Embeddings live on a deployment of their own, which the configuration does not name, and
+  // the model list is the resource's (deployments), not an OpenAI-style one.
   return std::make_unique<OpenAICompatibleProvider>(std::move(s), "", http);
 }
 

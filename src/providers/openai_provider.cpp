@@ -39,7 +39,9 @@ Error missing_key_error(std::string_view provider) {
 }
 
 Error no_native_endpoint(std::string_view provider, NativeEndpoint endpoint) {
-  const char* what = endpoint == NativeEndpoint::kEmbeddings ? "embeddings" : "count_tokens";
+  const char* what = endpoint == NativeEndpoint::kEmbeddings    ? "embeddings"
+                     : endpoint == NativeEndpoint::kCountTokens ? "count_tokens"
+                                                                : "model list";
   return Error(ErrorCode::kNotFound, "the " + std::string(provider) + " provider has no " + what + " endpoint");
 }
 
@@ -65,6 +67,13 @@ UpstreamSettings with_client_headers(const UpstreamSettings& settings, const Cli
     }
   }
   return native_settings(settings, settings.url, taken);
+}
+
+UpstreamSettings get_settings(const UpstreamSettings& settings, std::string url) {
+  UpstreamSettings s = settings;
+  s.url = std::move(url);
+  s.method = "GET";
+  return s;
 }
 
 std::string base_url(const config::UpstreamTarget& target, std::string_view default_url) {
@@ -96,12 +105,15 @@ asio::awaitable<Result<std::unique_ptr<ChunkStream>>> OpenAICompatibleProvider::
 }
 
 asio::awaitable<Result<api::Json>> OpenAICompatibleProvider::call_native(const NativeRequest& request) {
-  if (request.endpoint != NativeEndpoint::kEmbeddings || embeddings_url_.empty()) {
+  if (request.endpoint == NativeEndpoint::kCountTokens || base_.empty()) {
     co_return std::unexpected(no_native_endpoint(settings_.provider, request.endpoint));
   }
   if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
   UpstreamSettings settings = with_client_headers(settings_, request.headers);
-  settings.url = embeddings_url_;
+  if (request.endpoint == NativeEndpoint::kModels) {
+    co_return co_await post_json(http_, get_settings(settings, base_ + "/models"), request.body);
+  }
+  settings.url = base_ + "/embeddings";
   co_return co_await post_json(http_, settings, request.body);
 }
 
@@ -118,7 +130,7 @@ std::unique_ptr<ProviderClient> make_bearer_provider(const ProviderSpec& spec, H
   s.headers = {"Authorization: Bearer " + s.api_key};
   s.timeout = std::chrono::seconds(spec.config.l3_timeout_secs);
   s.client_header_prefix = std::move(client_header_prefix);
-  return std::make_unique<OpenAICompatibleProvider>(std::move(s), base + "/embeddings", http);
+  return std::make_unique<OpenAICompatibleProvider>(std::move(s), base, http);
 }
 
 }  // namespace

@@ -8,9 +8,9 @@ namespace isartor::providers {
 
 class OpenAICompatibleProvider final : public ProviderClient {
  public:
-  // `embeddings_url`: the provider's embeddings endpoint, "" when it has none.
-  OpenAICompatibleProvider(UpstreamSettings settings, std::string embeddings_url, HttpClient& http)
-      : settings_(std::move(settings)), embeddings_url_(std::move(embeddings_url)), http_(http) {}
+  // `base`: the URL its embeddings and models endpoints hang off, "" when it has none (Azure).
+  OpenAICompatibleProvider(UpstreamSettings settings, std::string base, HttpClient& http)
+      : settings_(std::move(settings)), base_(std::move(base)), http_(http) {}
 
   std::string_view name() const override { return settings_.provider; }
   bool ready() const override { return !settings_.key_required || !settings_.api_key.empty(); }
@@ -23,7 +23,7 @@ class OpenAICompatibleProvider final : public ProviderClient {
 
  private:
   UpstreamSettings settings_;
-  std::string embeddings_url_;
+  std::string base_;
   HttpClient& http_;
 };
 
@@ -38,6 +38,8 @@ UpstreamSettings native_settings(const UpstreamSettings& settings, std::string u
                                  const std::vector<std::string>& client_headers);
 // `settings` with those of the client's fields that its provider takes (client_header_prefix). Pure.
 UpstreamSettings with_client_headers(const UpstreamSettings& settings, const ClientHeaders& client_headers);
+// `settings` for a GET of `url` (a model list). Pure.
+UpstreamSettings get_settings(const UpstreamSettings& settings, std::string url);
 
 // One factory per provider, as make_provider() dispatches; each names its client after spec.target.
 std::unique_ptr<ProviderClient> make_openai_provider(const ProviderSpec& spec, HttpClient& http);

@@ -37,6 +37,7 @@ class ChunkStream {
 enum class NativeEndpoint {
   kEmbeddings,   // POST, OpenAI-compatible providers
   kCountTokens,  // POST /v1/messages/count_tokens, Anthropic
+  kModels,       // GET the model list (OpenAI, xAI: /models; Anthropic: /v1/models), no body
 };
 
 // A request for a native endpoint: the client's JSON body, unchanged but for the model default.

@@ -591,10 +591,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._chat(dialect, route_param, query, body, bad_json)
 
     def _models(self) -> None:
+        """GET /v1/models: OpenAI's list, or Anthropic's when anthropic-version is sent."""
         fake = self.server.fake
-        key = _OPENAI.sent_key(self.headers)
+        anthropic = self.headers.get("anthropic-version") is not None
+        dialect = _ANTHROPIC if anthropic else _OPENAI
+        key = dialect.sent_key(self.headers)
         if not fake.key_ok(key):
-            return self._send_json(*_OPENAI.auth_error(key))
+            return self._send_json(*dialect.auth_error(key))
+        if anthropic:
+            return self._send_json(200, {"data": [
+                {"type": "model", "id": m, "display_name": m.replace("-", " ").title(),
+                 "created_at": "2025-10-01T00:00:00Z"} for m in MODELS],
+                "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]})
         self._send_json(200, {"object": "list", "data": [
             {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in MODELS]})
 

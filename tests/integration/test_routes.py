@@ -1,6 +1,7 @@
 """The routes besides chat that clients call (#12): /v1/embeddings passed to an OpenAI-compatible
 provider (the local model is in test_semantic.py), /v1/messages/count_tokens passed to Anthropic or
-estimated, and /v1/models/{id}, through the official SDKs and in each route's own error format."""
+estimated, and /v1/models (the provider's list, kept) and /v1/models/{id}, through the official SDKs and
+in each route's own error format."""
 from __future__ import annotations
 
 import base64
@@ -11,6 +12,7 @@ import openai
 import pytest
 
 from conftest import DEFAULT_MODELS, GATEWAY_KEY, assert_anthropic_error, assert_openai_error, uniq
+from fake_provider import MODELS
 
 
 def oa_client(gw, retries: int = 0) -> openai.OpenAI:
@@ -133,16 +135,62 @@ def test_count_tokens_errors_are_anthropic_errors(any_gw):
 def test_models_retrieve_through_both_sdks(any_gw):
     configured = DEFAULT_MODELS[any_gw.provider]
     model = oa_client(any_gw).models.retrieve(configured)
-    assert model.id == configured and model.owned_by == any_gw.provider
+    # The provider's entry where it lists the model (the fake's OpenAI list says "fake").
+    owner = "fake" if any_gw.provider in ("openai", "xai") else any_gw.provider
+    assert model.id == configured and model.owned_by == owner
     with pytest.raises(openai.NotFoundError):
         oa_client(any_gw).models.retrieve("no-such-model")
     info = an_client(any_gw).models.retrieve(configured)
     assert info.id == configured and info.type == "model"
     listed = an_client(any_gw).models.list()
-    assert [m.id for m in listed.data] == [configured]
+    # Azure's resource lists deployments, not models: the configured one alone.
+    others = [] if any_gw.provider == "azure" else [m for m in MODELS if m != configured]
+    assert [m.id for m in listed.data] == [configured] + others
     with pytest.raises(anthropic.NotFoundError):
         an_client(any_gw).models.retrieve("no-such-model")
     assert any_gw.post(f"/v1/models/{configured}", {}).status_code == 405
+
+
+def model_list_calls(fake) -> list[dict]:
+    return [c for c in fake.calls if c["path"] == "/v1/models"]
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_the_model_list_is_the_providers_and_is_kept(gateway_factory, provider):
+    gw = gateway_factory(provider)
+    configured = DEFAULT_MODELS[provider]
+    listed = oa_client(gw).models.list().data
+    assert [m.id for m in listed] == [configured] + [m for m in MODELS if m != configured]
+    gpt4o = next(m for m in listed if m.id == "gpt-4o")
+    # Either shape's details reach the other's clients: OpenAI's created/owned_by, Anthropic's
+    # display_name/created_at.
+    if provider == "openai":
+        assert (gpt4o.created, gpt4o.owned_by) == (1700000000, "fake")
+    else:
+        assert (gpt4o.created, gpt4o.owned_by) == (1759276800, "anthropic")
+    info = an_client(gw).models.retrieve("gpt-4o")
+    assert info.display_name == ("gpt-4o" if provider == "openai" else "Gpt 4O")
+    assert info.created_at.timestamp() == gpt4o.created
+    assert oa_client(gw).models.retrieve("grok-2-latest").id == "grok-2-latest"
+    calls = model_list_calls(gw.fake)
+    assert len(calls) == 1, "a kept list is not fetched again"
+    assert calls[0]["method"] == "GET"
+    if provider == "anthropic":
+        assert calls[0]["headers"]["x-api-key"] and calls[0]["headers"]["anthropic-version"]
+        assert calls[0]["query"]["limit"] == "1000"
+    else:
+        assert calls[0]["headers"]["authorization"].startswith("Bearer ")
+
+
+def test_without_the_providers_list_the_configured_models_are_listed(gateway_factory):
+    gw = gateway_factory("openai", ISARTOR__EXTERNAL_LLM_API_KEY="not-a-key-the-fake-takes")
+    assert [m.id for m in oa_client(gw).models.list().data] == [DEFAULT_MODELS["openai"]]
+    assert oa_client(gw).models.retrieve(DEFAULT_MODELS["openai"]).owned_by == "openai"
+    with pytest.raises(openai.NotFoundError):
+        oa_client(gw).models.retrieve("gpt-4o")
+    # A failed fetch is not repeated on every listing (it is retried after 30 s).
+    assert len(model_list_calls(gw.fake)) == 1
+    assert "model list is unavailable" in gw.log_tail()
 
 
 def test_legacy_completions_through_the_sdk(any_gw):
