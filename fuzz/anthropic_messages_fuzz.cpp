@@ -6,7 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "api/anthropic.h"
+#include "api/anthropic_inbound.h"
+#include "api/anthropic_outbound.h"
 #include "api/openai.h"
 #include "api/wire_format.h"
 

@@ -10,7 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "api/anthropic.h"
+#include "api/anthropic_inbound.h"
+#include "api/anthropic_outbound.h"
 #include "api/completions.h"
 #include "api/openai.h"
 #include "api/sse.h"

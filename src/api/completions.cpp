@@ -86,7 +86,7 @@ Result<Json> completions_request_to_chat(const Json& body) {
   for (const char* key : {"prompt", "echo", "best_of", "n", "suffix", "logprobs"}) chat.erase(key);
   chat["messages"] = Json::array({{{"role", "user"}, {"content", std::move(text)}}});
   if (!chat.contains("max_tokens")) chat["max_tokens"] = kLegacyDefaultMaxTokens;
-  if (auto ok = validate_chat_request(chat); !ok) return std::unexpected(ok.error());
+  RETURN_IF_ERROR(validate_chat_request(chat));
   return chat;
 }
 

@@ -66,7 +66,7 @@ Result<EmbeddingsRequest> parse_embeddings_request(const Json& body) {
   out.model = model->get<std::string>();
   const auto input = body.find("input");
   if (input == body.end()) return invalid("input", "'input' is a required property");
-  if (auto ok = read_input(*input, out); !ok) return std::unexpected(ok.error());
+  RETURN_IF_ERROR(read_input(*input, out));
   if (const auto format = body.find("encoding_format"); format != body.end()) {
     if (*format != "float" && *format != "base64") {
       return invalid("encoding_format", "'encoding_format' must be 'float' or 'base64'");

@@ -8,6 +8,7 @@
 #include <random>
 #include <string_view>
 
+#include "api/field_rules.h"
 #include "api/json_access.h"
 
 namespace isartor::api {
@@ -20,54 +21,26 @@ std::unexpected<Error> invalid(std::string param, std::string message) {
   return fail(ErrorCode::kInvalidRequest, std::move(message), std::move(param));
 }
 
+using detail::FieldRule;
+using detail::JsonKind;
+
 // Optional top-level fields: their JSON type and, for numbers, the range OpenAI accepts.
-struct FieldRule {
-  const char* name;
-  bool (Json::*has_type)() const noexcept;
-  const char* type_name;
-  double min;
-  double max;
-};
-
-constexpr double kNoLimit = 1e300;
 constexpr std::array<FieldRule, 14> kFieldRules{{
-    {"model", &Json::is_string, "a string", 0, 0},
-    {"stream", &Json::is_boolean, "a boolean", 0, 0},
-    {"temperature", &Json::is_number, "a number", 0, 2},
-    {"top_p", &Json::is_number, "a number", 0, 1},
-    {"presence_penalty", &Json::is_number, "a number", -2, 2},
-    {"frequency_penalty", &Json::is_number, "a number", -2, 2},
-    {"max_tokens", &Json::is_number_integer, "an integer", 1, kNoLimit},
-    {"max_completion_tokens", &Json::is_number_integer, "an integer", 1, kNoLimit},
-    {"n", &Json::is_number_integer, "an integer", 1, 128},
-    {"seed", &Json::is_number_integer, "an integer", -kNoLimit, kNoLimit},
-    {"tools", &Json::is_array, "an array", 0, 0},
-    {"stream_options", &Json::is_object, "an object", 0, 0},
-    {"response_format", &Json::is_object, "an object", 0, 0},
-    {"user", &Json::is_string, "a string", 0, 0},
+    {"model", JsonKind::kString},
+    {"stream", JsonKind::kBoolean},
+    {"temperature", JsonKind::kNumber, 0, 2},
+    {"top_p", JsonKind::kNumber, 0, 1},
+    {"presence_penalty", JsonKind::kNumber, -2, 2},
+    {"frequency_penalty", JsonKind::kNumber, -2, 2},
+    {"max_tokens", JsonKind::kInteger, 1},
+    {"max_completion_tokens", JsonKind::kInteger, 1},
+    {"n", JsonKind::kInteger, 1, 128},
+    {"seed", JsonKind::kInteger},
+    {"tools", JsonKind::kArray},
+    {"stream_options", JsonKind::kObject},
+    {"response_format", JsonKind::kObject},
+    {"user", JsonKind::kString},
 }};
-
-Result<void> check_field(const Json& body, const FieldRule& rule) {
-  const Json* value = member(body, rule.name);
-  if (!value) return {};
-  if (!((*value).*rule.has_type)()) {
-    return invalid(rule.name, fmt::format("'{}' must be {}", rule.name, rule.type_name));
-  }
-  if (value->is_number()) {
-    double number = value->get<double>();
-    if (number < rule.min) {
-      return invalid(rule.name, rule.max == kNoLimit
-                                    ? fmt::format("'{}' must be at least {}", rule.name, rule.min)
-                                    : fmt::format("'{}' must be between {} and {}", rule.name,
-                                                  rule.min, rule.max));
-    }
-    if (number > rule.max) {
-      return invalid(rule.name,
-                     fmt::format("'{}' must be between {} and {}", rule.name, rule.min, rule.max));
-    }
-  }
-  return {};
-}
 
 bool is_role(std::string_view role) {
   return role == "system" || role == "developer" || role == "user" || role == "assistant" ||
@@ -92,34 +65,34 @@ Result<void> require_object(const Json& value, const std::string& at) {
 }
 
 Result<void> validate_content_part(const Json& part, const std::string& at) {
-  if (auto ok = require_object(part, at); !ok) return ok;
-  if (auto ok = require_string(part, "type", at); !ok) return ok;
+  RETURN_IF_ERROR(require_object(part, at));
+  RETURN_IF_ERROR(require_string(part, "type", at));
   const std::string type = string_member(part, "type");
   if (type == "text") return require_string(part, "text", at);
   if (type == "image_url") {
     const Json* image = member(part, "image_url");
     if (!image)
       return invalid(at + ".image_url", fmt::format("'{}.image_url' is a required property", at));
-    if (auto ok = require_object(*image, at + ".image_url"); !ok) return ok;
+    RETURN_IF_ERROR(require_object(*image, at + ".image_url"));
     return require_string(*image, "url", at + ".image_url");
   }
   return {};  // input_audio, file, refusal: passed on for the provider to judge
 }
 
 Result<void> validate_tool_call(const Json& call, const std::string& at) {
-  if (auto ok = require_object(call, at); !ok) return ok;
-  if (auto ok = require_string(call, "id", at); !ok) return ok;
+  RETURN_IF_ERROR(require_object(call, at));
+  RETURN_IF_ERROR(require_string(call, "id", at));
   const Json* function = member(call, "function");
   if (!function)
     return invalid(at + ".function", fmt::format("'{}.function' is a required property", at));
-  if (auto ok = require_object(*function, at + ".function"); !ok) return ok;
-  if (auto ok = require_string(*function, "name", at + ".function"); !ok) return ok;
+  RETURN_IF_ERROR(require_object(*function, at + ".function"));
+  RETURN_IF_ERROR(require_string(*function, "name", at + ".function"));
   return require_string(*function, "arguments", at + ".function");
 }
 
 Result<void> validate_message(const Json& message, size_t index) {
   const std::string at = fmt::format("messages[{}]", index);
-  if (auto ok = require_object(message, at); !ok) return ok;
+  RETURN_IF_ERROR(require_object(message, at));
   const Json* role = member(message, "role");
   if (!role || !role->is_string()) return invalid(at + ".role", at + ".role must be a string");
   const std::string& role_name = role->get_ref<const std::string&>();
@@ -166,16 +139,16 @@ Result<void> validate_tools(const Json& tools) {
   for (size_t i = 0; i < tools.size(); ++i) {
     const std::string at = fmt::format("tools[{}]", i);
     const Json& tool = tools[i];
-    if (auto ok = require_object(tool, at); !ok) return ok;
-    if (auto ok = require_string(tool, "type", at); !ok) return ok;
+    RETURN_IF_ERROR(require_object(tool, at));
+    RETURN_IF_ERROR(require_string(tool, "type", at));
     if (string_member(tool, "type") != "function") continue;
     const Json* function = member(tool, "function");
     if (!function)
       return invalid(at + ".function", fmt::format("'{}.function' is a required property", at));
-    if (auto ok = require_object(*function, at + ".function"); !ok) return ok;
-    if (auto ok = require_string(*function, "name", at + ".function"); !ok) return ok;
+    RETURN_IF_ERROR(require_object(*function, at + ".function"));
+    RETURN_IF_ERROR(require_string(*function, "name", at + ".function"));
     if (const Json* parameters = member(*function, "parameters")) {
-      if (auto ok = require_object(*parameters, at + ".function.parameters"); !ok) return ok;
+      RETURN_IF_ERROR(require_object(*parameters, at + ".function.parameters"));
     }
   }
   return {};
@@ -192,12 +165,12 @@ Result<void> validate_tool_choice(const Json& choice) {
   }
   if (!choice.is_object())
     return invalid("tool_choice", "'tool_choice' must be a string or an object");
-  if (auto ok = require_string(choice, "type", "tool_choice"); !ok) return ok;
+  RETURN_IF_ERROR(require_string(choice, "type", "tool_choice"));
   if (string_member(choice, "type") != "function") return {};
   const Json* function = member(choice, "function");
   if (!function)
     return invalid("tool_choice.function", "'tool_choice.function' is a required property");
-  if (auto ok = require_object(*function, "tool_choice.function"); !ok) return ok;
+  RETURN_IF_ERROR(require_object(*function, "tool_choice.function"));
   return require_string(*function, "name", "tool_choice.function");
 }
 
@@ -262,19 +235,17 @@ Result<void> validate_chat_request(const Json& body) {
     return invalid("messages", "'messages' must be a non-empty array");
   }
   for (size_t i = 0; i < messages->size(); ++i) {
-    if (auto ok = validate_message((*messages)[i], i); !ok) return ok;
+    RETURN_IF_ERROR(validate_message((*messages)[i], i));
   }
-  for (const FieldRule& rule : kFieldRules) {
-    if (auto ok = check_field(body, rule); !ok) return ok;
-  }
+  RETURN_IF_ERROR(detail::check_fields(body, kFieldRules, detail::FieldDialect::kOpenAI));
   if (const Json* tools = member(body, "tools")) {
-    if (auto ok = validate_tools(*tools); !ok) return ok;
+    RETURN_IF_ERROR(validate_tools(*tools));
   }
   if (const Json* choice = member(body, "tool_choice")) {
-    if (auto ok = validate_tool_choice(*choice); !ok) return ok;
+    RETURN_IF_ERROR(validate_tool_choice(*choice));
   }
   if (const Json* stop = member(body, "stop")) {
-    if (auto ok = validate_stop(*stop); !ok) return ok;
+    RETURN_IF_ERROR(validate_stop(*stop));
   }
   return {};
 }

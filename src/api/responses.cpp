@@ -112,9 +112,8 @@ Result<Json> chat_content(const Json& content, const std::string& at) {
   if (!content.is_array()) return invalid(at, fmt::format("'{}' must be a string or an array", at));
   Json parts = Json::array();
   for (std::size_t i = 0; i < content.size(); ++i) {
-    auto part = chat_part(content[i], fmt::format("{}[{}]", at, i));
-    if (!part) return std::unexpected(part.error());
-    parts.push_back(std::move(*part));
+    ASSIGN_OR_RETURN(Json part, chat_part(content[i], fmt::format("{}[{}]", at, i)));
+    parts.push_back(std::move(part));
   }
   return parts;
 }
@@ -147,13 +146,12 @@ Result<void> add_input(const Json& input, Json& messages) {
       }
       const Json* content = member(item, "content");
       if (!content) return invalid(at + ".content", fmt::format("'{}.content' is a required property", at));
-      auto converted = chat_content(*content, at + ".content");
-      if (!converted) return std::unexpected(converted.error());
-      if (role == "assistant") converted = Json(text_of(*converted));
-      messages.push_back({{"role", role}, {"content", std::move(*converted)}});
+      ASSIGN_OR_RETURN(Json converted, chat_content(*content, at + ".content"));
+      if (role == "assistant") converted = Json(text_of(converted));
+      messages.push_back({{"role", role}, {"content", std::move(converted)}});
     } else if (type == "function_call") {
       for (const char* key : {"call_id", "name", "arguments"}) {
-        if (auto ok = require_string(item, key, at); !ok) return ok;
+        RETURN_IF_ERROR(require_string(item, key, at));
       }
       Json call{{"id", item["call_id"]},
                 {"type", "function"},
@@ -165,12 +163,11 @@ Result<void> add_input(const Json& input, Json& messages) {
       if (!messages.back().contains("tool_calls")) messages.back()["tool_calls"] = Json::array();
       messages.back()["tool_calls"].push_back(std::move(call));
     } else if (type == "function_call_output") {
-      if (auto ok = require_string(item, "call_id", at); !ok) return ok;
+      RETURN_IF_ERROR(require_string(item, "call_id", at));
       const Json* output = member(item, "output");
       if (!output) return invalid(at + ".output", fmt::format("'{}.output' is a required property", at));
-      auto content = chat_content(*output, at + ".output");
-      if (!content) return std::unexpected(content.error());
-      messages.push_back({{"role", "tool"}, {"tool_call_id", item["call_id"]}, {"content", text_of(*content)}});
+      ASSIGN_OR_RETURN(Json content, chat_content(*output, at + ".output"));
+      messages.push_back({{"role", "tool"}, {"tool_call_id", item["call_id"]}, {"content", text_of(content)}});
     } else if (type == "reasoning") {
       // The model's own earlier reasoning: context for OpenAI's reasoning models, which chat
       // completions cannot take back; the answer does not depend on it being echoed.
@@ -195,7 +192,7 @@ Result<Json> chat_tools(const Json& tools) {
     if (type != "function") {
       return refuse(at + ".type", fmt::format("the '{}' tool runs on OpenAI's servers; only function tools pass", type));
     }
-    if (auto ok = require_string(tool, "name", at); !ok) return std::unexpected(ok.error());
+    RETURN_IF_ERROR(require_string(tool, "name", at));
     Json function{{"name", tool["name"]}};
     for (const char* key : {"description", "parameters", "strict"}) {
       if (const Json* value = member(tool, key)) function[key] = *value;
@@ -256,13 +253,10 @@ Result<void> add_mapped(std::string_view name, const Json& value, Json& out) {
   } else if (name == "instructions") {
     if (!value.is_string()) return invalid("instructions", "'instructions' must be a string");
   } else if (name == "tools") {
-    auto tools = chat_tools(value);
-    if (!tools) return std::unexpected(tools.error());
-    if (!tools->empty()) out["tools"] = std::move(*tools);
+    ASSIGN_OR_RETURN(Json tools, chat_tools(value));
+    if (!tools.empty()) out["tools"] = std::move(tools);
   } else if (name == "tool_choice") {
-    auto choice = chat_tool_choice(value);
-    if (!choice) return std::unexpected(choice.error());
-    out["tool_choice"] = std::move(*choice);
+    ASSIGN_OR_RETURN(out["tool_choice"], chat_tool_choice(value));
   } else if (name == "max_output_tokens") {
     if (!value.is_number_integer() || value.get<int64_t>() < 1) {
       return invalid("max_output_tokens", "'max_output_tokens' must be an integer of at least 1");
@@ -363,7 +357,7 @@ Result<Json> responses_request_to_chat(const Json& body) {
     if (!field) return invalid(name, fmt::format("Unknown parameter: '{}'.", name));
     switch (field->use) {
       case FieldUse::kMapped:
-        if (auto ok = add_mapped(name, value, out); !ok) return std::unexpected(ok.error());
+        RETURN_IF_ERROR(add_mapped(name, value, out));
         break;
       case FieldUse::kCopied: out[name] = value; break;
       case FieldUse::kIgnored: break;
@@ -377,10 +371,10 @@ Result<Json> responses_request_to_chat(const Json& body) {
   if (!input) return invalid("input", "'input' is a required property");
   Json messages = Json::array();
   if (const Json* instructions = member(body, "instructions")) messages.push_back({{"role", "system"}, {"content", *instructions}});
-  if (auto ok = add_input(*input, messages); !ok) return std::unexpected(ok.error());
+  RETURN_IF_ERROR(add_input(*input, messages));
   if (messages.empty()) return invalid("input", "'input' must hold at least one message");
   out["messages"] = std::move(messages);
-  if (auto ok = validate_chat_request(out); !ok) return std::unexpected(ok.error());
+  RETURN_IF_ERROR(validate_chat_request(out));
   return out;
 }
 

@@ -2,9 +2,10 @@
 
 #include <fmt/format.h>
 
-#include "api/anthropic.h"
+#include "api/anthropic_inbound.h"
 #include "api/completions.h"
 #include "api/errors.h"
+#include "api/native.h"
 #include "api/openai.h"
 #include "api/responses.h"
 #include "api/sse.h"
@@ -19,13 +20,9 @@ namespace {
 std::string body_for(const api::Json& completion, const pipeline::Answer& answer, const WriteOptions& options) {
   switch (options.format) {
     case api::WireFormat::kAnthropic:
-      return api::openai_response_to_anthropic(completion).dump();
+      return api::dump_json(api::openai_response_to_anthropic(completion));
     case api::WireFormat::kNative:
-      return api::Json{{"layer", pipeline::to_string(answer.layer)},
-                       {"message", api::completion_text(completion)},
-                       {"model", completion.contains("model") && completion["model"].is_string() ? completion["model"]
-                                                                                                 : api::Json(options.model)}}
-          .dump();
+      return api::dump_json(api::chat_to_native(completion, pipeline::to_string(answer.layer), options.model));
     case api::WireFormat::kCompletions:
       return api::dump_json(api::chat_to_text_completion(completion));
     case api::WireFormat::kResponses:
@@ -33,7 +30,7 @@ std::string body_for(const api::Json& completion, const pipeline::Answer& answer
     case api::WireFormat::kOpenAI:
       break;
   }
-  return completion.dump();
+  return api::dump_json(completion);
 }
 
 // A usage-only chunk (empty choices) the gateway asked for on its own behalf.

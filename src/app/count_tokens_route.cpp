@@ -1,6 +1,6 @@
 #include "app/count_tokens_route.h"
 
-#include "api/anthropic.h"
+#include "api/anthropic_inbound.h"
 
 namespace isartor::app {
 namespace asio = boost::asio;
@@ -47,15 +47,14 @@ Result<int64_t> estimate_input_tokens(const api::Json& body, const inference::Em
   // Validated and brought into one form as /v1/messages does; count_tokens takes no max_tokens.
   api::Json request = body;
   if (!request.contains("max_tokens")) request["max_tokens"] = 1;
-  auto canonical = api::anthropic_request_to_openai(request);
-  if (!canonical) return std::unexpected(canonical.error());
+  ASSIGN_OR_RETURN(api::Json canonical, api::anthropic_request_to_openai(request));
   std::vector<std::string> texts;
   int64_t tokens = 0;
-  for (const auto& message : (*canonical)["messages"]) {
+  for (const auto& message : canonical["messages"]) {
     message_texts(message, texts);
     tokens += kTokensPerMessage;
   }
-  if (const auto tools = canonical->find("tools"); tools != canonical->end() && tools->is_array()) {
+  if (const auto tools = canonical.find("tools"); tools != canonical.end() && tools->is_array()) {
     for (const auto& tool : *tools) texts.push_back(api::dump_json(tool));
   }
   for (const auto& text : texts) {
@@ -76,13 +75,11 @@ asio::awaitable<Result<RouteAnswer>> answer_count_tokens(const CountTokensRoute&
     native.endpoint = providers::NativeEndpoint::kCountTokens;
     native.body = std::move(body);
     native.headers = std::move(headers);
-    auto counted = co_await route.upstream->call_native(native);
-    if (!counted) co_return std::unexpected(counted.error());
-    co_return provider_count(*counted);
+    CO_ASSIGN_OR_RETURN(auto counted, co_await route.upstream->call_native(native));
+    co_return provider_count(counted);
   }
-  auto tokens = estimate_input_tokens(body, route.tokenizer);
-  if (!tokens) co_return std::unexpected(tokens.error());
-  co_return estimated_count(*tokens, route.tokenizer ? route.tokenizer_name : "utf-8 bytes / 4");
+  CO_ASSIGN_OR_RETURN(int64_t tokens, estimate_input_tokens(body, route.tokenizer));
+  co_return estimated_count(tokens, route.tokenizer ? route.tokenizer_name : "utf-8 bytes / 4");
 }
 
 }  // namespace isartor::app

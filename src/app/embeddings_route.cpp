@@ -34,9 +34,8 @@ asio::awaitable<Result<api::Json>> embed_locally(inference::Embedder& embedder, 
   }
   int64_t tokens = 0;
   for (const auto& text : request.texts) tokens += static_cast<int64_t>(embedder.count_tokens(text));
-  auto vectors = co_await pipeline::embed_on_worker(embedder, request.texts);
-  if (!vectors) co_return std::unexpected(vectors.error());
-  co_return api::make_embeddings_response(*vectors, request.model, request.base64, tokens);
+  CO_ASSIGN_OR_RETURN(auto vectors, co_await pipeline::embed_on_worker(embedder, request.texts));
+  co_return api::make_embeddings_response(vectors, request.model, request.base64, tokens);
 }
 
 }  // namespace
@@ -53,11 +52,10 @@ bool names_local_model(std::string_view model, std::string_view local_name) {
 
 asio::awaitable<Result<RouteAnswer>> answer_embeddings(const EmbeddingsRoute& route, api::Json body,
                                                        const pipeline::CachePolicy& policy) {
-  auto request = api::parse_embeddings_request(body);
-  if (!request) co_return std::unexpected(request.error());
-  const bool local = names_local_model(request->model, route.local_model);
+  CO_ASSIGN_OR_RETURN(auto request, api::parse_embeddings_request(body));
+  const bool local = names_local_model(request.model, route.local_model);
   if (local && !route.embedder) {
-    co_return fail(ErrorCode::kUnavailable, "the local embedding model '" + request->model +
+    co_return fail(ErrorCode::kUnavailable, "the local embedding model '" + request.model +
                                                 "' is not loaded (it runs with the semantic cache: ISARTOR__CACHE_MODE "
                                                 "both or semantic; see /health)");
   }
@@ -67,7 +65,7 @@ asio::awaitable<Result<RouteAnswer>> answer_embeddings(const EmbeddingsRoute& ro
   }
   Result<api::Json> response = fail(ErrorCode::kInternal, "unreachable");
   if (local) {
-    response = co_await embed_locally(*route.embedder, *request);
+    response = co_await embed_locally(*route.embedder, request);
   } else {
     // A named request: g++ 12 destroys a braced temporary in a co_await expression twice.
     providers::NativeRequest native;

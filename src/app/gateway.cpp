@@ -3,9 +3,10 @@
 #include <fmt/format.h>
 #include <llama.h>
 
-#include "api/anthropic.h"
+#include "api/anthropic_inbound.h"
 #include "api/completions.h"
 #include "api/errors.h"
+#include "api/native.h"
 #include "api/openai.h"
 #include "api/responses.h"
 #include "app/answer_writer.h"
@@ -398,8 +399,7 @@ namespace {
 Result<api::Json> to_canonical(api::WireFormat format, api::Json body) {
   switch (format) {
     case api::WireFormat::kOpenAI: {
-      auto ok = api::validate_chat_request(body);
-      if (!ok) return std::unexpected(ok.error());
+      RETURN_IF_ERROR(api::validate_chat_request(body));
       return body;
     }
     case api::WireFormat::kAnthropic:
@@ -408,16 +408,8 @@ Result<api::Json> to_canonical(api::WireFormat format, api::Json body) {
       return api::completions_request_to_chat(body);
     case api::WireFormat::kResponses:
       return api::responses_request_to_chat(body);
-    case api::WireFormat::kNative: {
-      if (!body.contains("prompt")) return fail(ErrorCode::kInvalidRequest, "'prompt' is a required property", "prompt");
-      if (!body["prompt"].is_string()) return fail(ErrorCode::kInvalidRequest, "'prompt' must be a string", "prompt");
-      if (body.contains("model") && !body["model"].is_string()) {
-        return fail(ErrorCode::kInvalidRequest, "'model' must be a string", "model");
-      }
-      api::Json out{{"messages", api::Json::array({{{"role", "user"}, {"content", body["prompt"]}}})}};
-      if (body.contains("model")) out["model"] = body["model"];
-      return out;
-    }
+    case api::WireFormat::kNative:
+      return api::native_request_to_chat(body);
   }
   return fail(ErrorCode::kInternal, "unknown wire format");
 }

@@ -143,20 +143,17 @@ std::string format_report(const std::string& model, const std::vector<LabelledPr
 }
 
 Result<std::string> run_router_eval(const config::Config& config, const RouterEvalOptions& options) {
-  auto prompts = load_labelled_prompts(options.data);
-  if (!prompts) return std::unexpected(prompts.error());
-  if (options.limit > 0 && options.limit < prompts->size()) prompts->resize(options.limit);
-  auto gguf = inference::resolve_local_model_gguf(config, inference::hub_config_from_env(config));
-  if (!gguf) return std::unexpected(gguf.error());
+  ASSIGN_OR_RETURN(auto prompts, load_labelled_prompts(options.data));
+  if (options.limit > 0 && options.limit < prompts.size()) prompts.resize(options.limit);
+  ASSIGN_OR_RETURN(auto gguf, inference::resolve_local_model_gguf(config, inference::hub_config_from_env(config)));
   std::vector<ModeReport> reports;
   for (inference::ClassifyMode mode : options.modes) {
     inference::LlamaGeneratorOptions generator_options = inference::local_model_options(config);
     generator_options.classify_mode = mode;
-    auto generator = inference::LlamaGenerator::load(*gguf, generator_options);
-    if (!generator) return std::unexpected(generator.error());
-    reports.push_back(evaluate(**generator, mode, *prompts));
+    ASSIGN_OR_RETURN(auto generator, inference::LlamaGenerator::load(gguf, generator_options));
+    reports.push_back(evaluate(*generator, mode, prompts));
   }
-  return format_report(gguf->filename().string(), *prompts, reports, options.errors);
+  return format_report(gguf.filename().string(), prompts, reports, options.errors);
 }
 
 }  // namespace isartor::app

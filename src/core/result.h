@@ -30,16 +30,15 @@ enum class ErrorCode {
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
-  std::string param;           // offending field, when there is one
-  int upstream_status = 0;     // provider's HTTP status, when the error came from one
-  std::string upstream_type;   // the provider's own error type and code ("rate_limit_error",
-  std::string upstream_code;   // "context_length_exceeded"), when it gave them
+  std::string param;          // offending field, when there is one
+  int upstream_status = 0;    // provider's HTTP status, when the error came from one
+  std::string upstream_type;  // the provider's own error type and code ("rate_limit_error",
+  std::string upstream_code;  // "context_length_exceeded"), when it gave them
   // Response headers the client should see with the error (Retry-After, rate-limit state).
   std::vector<std::pair<std::string, std::string>> headers;
 
   Error() = default;
-  Error(ErrorCode c, std::string msg, std::string p = {})
-      : code(c), message(std::move(msg)), param(std::move(p)) {}
+  Error(ErrorCode c, std::string msg, std::string p = {}) : code(c), message(std::move(msg)), param(std::move(p)) {}
 };
 
 // HTTP status for an error code; kUpstreamRejected has none of its own (400). Thread-safe (pure).
@@ -56,3 +55,26 @@ inline std::unexpected<Error> fail(ErrorCode code, std::string message, std::str
 }
 
 }  // namespace isartor
+
+// Forwarding an error (Abseil's RETURN_IF_ERROR / ASSIGN_OR_RETURN), for functions that return a
+// Result; the CO_ forms for coroutines. `expr` is evaluated once.
+//   RETURN_IF_ERROR(check(body));                  // a Result<void> or any Result
+//   ASSIGN_OR_RETURN(std::string name, field(x));  // declares or assigns the value
+#define ISARTOR_RESULT_CONCAT_(a, b) a##b
+#define ISARTOR_RESULT_NAME_(line) ISARTOR_RESULT_CONCAT_(isartor_result_, line)
+
+// (A block, not an if-initializer: g++ 12 mishandles co_await there.)
+#define ISARTOR_RETURN_IF_ERROR_(tmp, keyword, expr)                             \
+  do {                                                                           \
+    auto tmp = (expr);                                                           \
+    if (!tmp) keyword std::unexpected<::isartor::Error>(std::move(tmp).error()); \
+  } while (false)
+#define RETURN_IF_ERROR(expr) ISARTOR_RETURN_IF_ERROR_(isartor_result, return, expr)
+#define CO_RETURN_IF_ERROR(expr) ISARTOR_RETURN_IF_ERROR_(isartor_result, co_return, expr)
+
+#define ISARTOR_ASSIGN_OR_RETURN_(tmp, keyword, lhs, expr)                     \
+  auto tmp = (expr);                                                           \
+  if (!tmp) keyword std::unexpected<::isartor::Error>(std::move(tmp).error()); \
+  lhs = std::move(*tmp)
+#define ASSIGN_OR_RETURN(lhs, expr) ISARTOR_ASSIGN_OR_RETURN_(ISARTOR_RESULT_NAME_(__LINE__), return, lhs, expr)
+#define CO_ASSIGN_OR_RETURN(lhs, expr) ISARTOR_ASSIGN_OR_RETURN_(ISARTOR_RESULT_NAME_(__LINE__), co_return, lhs, expr)

@@ -140,9 +140,8 @@ Result<std::string> read_text_file(const fs::path& path) {
 }
 
 Result<json> read_json_object(const fs::path& path) {
-  auto text = read_text_file(path);
-  if (!text) return std::unexpected(text.error());
-  json parsed = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  ASSIGN_OR_RETURN(std::string text, read_text_file(path));
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object()) return unprocessable(path, "not a JSON object");
   return parsed;
 }
@@ -205,20 +204,19 @@ struct BertParams {
 
 Result<BertParams> read_params(const fs::path& dir) {
   const fs::path config_path = dir / "config.json";
-  auto config = read_json_object(config_path);
-  if (!config) return std::unexpected(config.error());
-  if (string_or(*config, "model_type", "bert") != "bert") {
+  ASSIGN_OR_RETURN(json config, read_json_object(config_path));
+  if (string_or(config, "model_type", "bert") != "bert") {
     return unprocessable(config_path, "model_type is not 'bert'");
   }
   // llama.cpp's BERT graph hard-codes erf GELU and learned absolute positions.
-  if (string_or(*config, "hidden_act", "gelu") != "gelu") {
+  if (string_or(config, "hidden_act", "gelu") != "gelu") {
     return unprocessable(config_path, "hidden_act other than 'gelu' is not supported");
   }
-  if (string_or(*config, "position_embedding_type", "absolute") != "absolute") {
+  if (string_or(config, "position_embedding_type", "absolute") != "absolute") {
     return unprocessable(config_path, "position_embedding_type other than 'absolute'");
   }
   BertParams params;
-  params.name = string_or(*config, "_name_or_path", dir.filename().string());
+  params.name = string_or(config, "_name_or_path", dir.filename().string());
   struct Field {
     const char* key;
     uint32_t* value;
@@ -226,19 +224,15 @@ Result<BertParams> read_params(const fs::path& dir) {
   for (const Field& field : {Field{"num_hidden_layers", &params.n_layer}, Field{"hidden_size", &params.n_embd},
                              Field{"intermediate_size", &params.n_ff}, Field{"num_attention_heads", &params.n_head},
                              Field{"max_position_embeddings", &params.n_ctx}, Field{"vocab_size", &params.n_vocab}}) {
-    auto value = positive_u32(*config, field.key, config_path);
-    if (!value) return std::unexpected(value.error());
-    *field.value = *value;
+    ASSIGN_OR_RETURN(*field.value, positive_u32(config, field.key, config_path));
   }
-  if (config->contains("type_vocab_size")) {
-    auto value = positive_u32(*config, "type_vocab_size", config_path);
-    if (!value) return std::unexpected(value.error());
-    params.n_token_types = *value;
+  if (config.contains("type_vocab_size")) {
+    ASSIGN_OR_RETURN(params.n_token_types, positive_u32(config, "type_vocab_size", config_path));
   }
   if (params.n_embd % params.n_head != 0) {
     return unprocessable(config_path, "hidden_size is not a multiple of num_attention_heads");
   }
-  if (const auto eps = config->find("layer_norm_eps"); eps != config->end()) {
+  if (const auto eps = config.find("layer_norm_eps"); eps != config.end()) {
     if (!eps->is_number() || eps->get<double>() <= 0) {
       return unprocessable(config_path, "layer_norm_eps must be a positive number");
     }
@@ -246,24 +240,21 @@ Result<BertParams> read_params(const fs::path& dir) {
   }
 
   const fs::path st_config_path = dir / "sentence_bert_config.json";
-  auto st_config = read_optional_json_object(st_config_path);
-  if (!st_config) return std::unexpected(st_config.error());
+  ASSIGN_OR_RETURN(json st_config, read_optional_json_object(st_config_path));
   params.max_seq_length = params.n_ctx;
-  if (st_config->contains("max_seq_length")) {
-    auto value = positive_u32(*st_config, "max_seq_length", st_config_path);
-    if (!value) return std::unexpected(value.error());
-    params.max_seq_length = std::min(*value, params.n_ctx);
+  if (st_config.contains("max_seq_length")) {
+    ASSIGN_OR_RETURN(uint32_t value, positive_u32(st_config, "max_seq_length", st_config_path));
+    params.max_seq_length = std::min(value, params.n_ctx);
   }
 
   const fs::path pooling_path = dir / "1_Pooling" / "config.json";
-  auto pooling = read_optional_json_object(pooling_path);
-  if (!pooling) return std::unexpected(pooling.error());
-  if (!pooling->empty()) {
-    if (bool_member(*pooling, "pooling_mode_mean_tokens").value_or(false)) {
+  ASSIGN_OR_RETURN(json pooling, read_optional_json_object(pooling_path));
+  if (!pooling.empty()) {
+    if (bool_member(pooling, "pooling_mode_mean_tokens").value_or(false)) {
       params.pooling = kPoolingMean;
-    } else if (bool_member(*pooling, "pooling_mode_cls_token").value_or(false)) {
+    } else if (bool_member(pooling, "pooling_mode_cls_token").value_or(false)) {
       params.pooling = kPoolingCls;
-    } else if (bool_member(*pooling, "pooling_mode_lasttoken").value_or(false)) {
+    } else if (bool_member(pooling, "pooling_mode_lasttoken").value_or(false)) {
       params.pooling = kPoolingLast;
     } else {
       return unprocessable(pooling_path, "only mean, CLS or last-token pooling is supported");
@@ -276,10 +267,9 @@ Result<BertParams> read_params(const fs::path& dir) {
 // continuation drops its "##", special tokens stay as written (convert_hf_to_gguf.py does the same).
 Result<Vocab> read_vocab(const fs::path& dir, uint32_t n_vocab) {
   const fs::path vocab_path = dir / "vocab.txt";
-  auto text = read_text_file(vocab_path);
-  if (!text) return std::unexpected(text.error());
+  ASSIGN_OR_RETURN(std::string text, read_text_file(vocab_path));
   std::vector<std::string> pieces;
-  std::istringstream lines(*text);
+  std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     pieces.push_back(std::move(line));
@@ -289,8 +279,7 @@ Result<Vocab> read_vocab(const fs::path& dir, uint32_t n_vocab) {
   }
 
   const fs::path tok_config_path = dir / "tokenizer_config.json";
-  auto tok_config = read_json_object(tok_config_path);
-  if (!tok_config) return std::unexpected(tok_config.error());
+  ASSIGN_OR_RETURN(json tok_config, read_json_object(tok_config_path));
 
   const auto id_of = [&](const std::string& piece) -> std::optional<uint32_t> {
     for (size_t i = 0; i < pieces.size(); ++i) {
@@ -303,7 +292,7 @@ Result<Vocab> read_vocab(const fs::path& dir, uint32_t n_vocab) {
   for (auto [key, fallback, target] :
        {std::tuple{"cls_token", "[CLS]", &vocab.special.cls}, std::tuple{"sep_token", "[SEP]", &vocab.special.sep},
         std::tuple{"unk_token", "[UNK]", &vocab.special.unk}}) {
-    const std::string piece = string_or(*tok_config, key, fallback);
+    const std::string piece = string_or(tok_config, key, fallback);
     const auto id = id_of(piece);
     if (!id) return unprocessable(vocab_path, fmt::format("no {} '{}'", key, piece));
     *target = *id;
@@ -311,11 +300,11 @@ Result<Vocab> read_vocab(const fs::path& dir, uint32_t n_vocab) {
   }
   for (auto [key, fallback, target] : {std::tuple{"pad_token", "[PAD]", &vocab.special.pad},
                                        std::tuple{"mask_token", "[MASK]", &vocab.special.mask}}) {
-    *target = id_of(string_or(*tok_config, key, fallback));
+    *target = id_of(string_or(tok_config, key, fallback));
     if (*target) control.insert(**target);
   }
-  vocab.lowercase = bool_member(*tok_config, "do_lower_case").value_or(true);
-  vocab.strip_accents = bool_member(*tok_config, "strip_accents");
+  vocab.lowercase = bool_member(tok_config, "do_lower_case").value_or(true);
+  vocab.strip_accents = bool_member(tok_config, "strip_accents");
 
   vocab.tokens.reserve(n_vocab);
   vocab.types.reserve(n_vocab);
@@ -467,20 +456,17 @@ Result<ConvertedTensor> convert_tensor(const SafetensorsFile::Tensor& source, st
 Result<std::vector<ConvertedTensor>> convert_tensors(const fs::path& dir, const BertParams& params,
                                                      GgufWeightType weights) {
   const fs::path path = dir / "model.safetensors";
-  auto file = SafetensorsFile::open(path);
-  if (!file) return std::unexpected(file.error());
+  ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::open(path));
   std::vector<ConvertedTensor> converted;
   std::set<std::string> names;
-  for (const SafetensorsFile::Tensor& tensor : file->tensors()) {
-    auto name = gguf_tensor_name(tensor.name, params.n_layer, path);
-    if (!name) return std::unexpected(name.error());
-    if (!*name) continue;
-    if (!names.insert(**name).second) {
+  for (const SafetensorsFile::Tensor& tensor : file.tensors()) {
+    ASSIGN_OR_RETURN(std::optional<std::string> name, gguf_tensor_name(tensor.name, params.n_layer, path));
+    if (!name) continue;
+    if (!names.insert(*name).second) {
       return unprocessable(path, fmt::format("tensor '{}' appears twice", tensor.name));
     }
-    auto out = convert_tensor(tensor, std::move(**name), weights, path);
-    if (!out) return std::unexpected(out.error());
-    converted.push_back(std::move(*out));
+    ASSIGN_OR_RETURN(ConvertedTensor out, convert_tensor(tensor, std::move(*name), weights, path));
+    converted.push_back(std::move(out));
   }
   for (const std::string& required : required_tensor_names(params.n_layer)) {
     if (!names.contains(required)) {
@@ -635,9 +621,8 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path)
   const auto data = bytes.subspan(8 + header_size);
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
-    auto tensor = parse_tensor_entry(path, name, entry, data);
-    if (!tensor) return std::unexpected(tensor.error());
-    file.tensors_.push_back(std::move(*tensor));
+    ASSIGN_OR_RETURN(Tensor tensor, parse_tensor_entry(path, name, entry, data));
+    file.tensors_.push_back(std::move(tensor));
   }
   return file;
 }
@@ -678,23 +663,20 @@ const SafetensorsFile::Tensor* SafetensorsFile::find(std::string_view name) cons
 Result<void> convert_bert_to_gguf(const std::filesystem::path& model_dir, const std::filesystem::path& out,
                                   BertGgufOptions options) {
   init_llama_runtime();
-  auto params = read_params(model_dir);
-  if (!params) return std::unexpected(params.error());
-  auto vocab = read_vocab(model_dir, params->n_vocab);
-  if (!vocab) return std::unexpected(vocab.error());
+  ASSIGN_OR_RETURN(BertParams params, read_params(model_dir));
+  ASSIGN_OR_RETURN(Vocab vocab, read_vocab(model_dir, params.n_vocab));
   // Before reading the weights, so a checkout changing underneath us is not recorded as current.
   const std::string signature = source_signature(model_dir, options.weights);
-  auto tensors = convert_tensors(model_dir, *params, options.weights);
-  if (!tensors) return std::unexpected(tensors.error());
+  ASSIGN_OR_RETURN(std::vector<ConvertedTensor> tensors, convert_tensors(model_dir, params, options.weights));
 
   GgufPtr gguf(gguf_init_empty(), gguf_free);
-  set_metadata(gguf.get(), *params, *vocab, options.weights, signature);
+  set_metadata(gguf.get(), params, vocab, options.weights, signature);
   // Metadata only: the tensor data stays in `tensors` and is written straight from there.
-  GgmlPtr ggml(ggml_init(ggml_init_params{ggml_tensor_overhead() * (tensors->size() + 1), nullptr,
+  GgmlPtr ggml(ggml_init(ggml_init_params{ggml_tensor_overhead() * (tensors.size() + 1), nullptr,
                                           /*no_alloc=*/true}),
                ggml_free);
   if (!ggml) return fail(ErrorCode::kInternal, "ggml_init failed");
-  for (ConvertedTensor& tensor : *tensors) {
+  for (ConvertedTensor& tensor : tensors) {
     ggml_tensor* t = ggml_new_tensor(ggml.get(), tensor.type, static_cast<int>(tensor.ne.size()), tensor.ne.data());
     ggml_set_name(t, tensor.name.c_str());
     t->data = tensor.bytes.data();
@@ -707,8 +689,7 @@ Result<std::filesystem::path> ensure_bert_gguf(const std::filesystem::path& mode
                                                BertGgufOptions options) {
   init_llama_runtime();
   if (up_to_date(out, source_signature(model_dir, options.weights))) return out;
-  auto written = convert_bert_to_gguf(model_dir, out, options);
-  if (!written) return std::unexpected(written.error());
+  RETURN_IF_ERROR(convert_bert_to_gguf(model_dir, out, options));
   return out;
 }
 

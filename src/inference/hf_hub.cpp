@@ -252,7 +252,7 @@ class BlobDownload {
     Fd fd(::open(incomplete_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     if (fd.get() < 0) return std::unexpected(errno_error("create", incomplete_, errno));
     fd_ = fd.get();
-    if (auto ready = prepare_resume(); !ready) return ready;
+    RETURN_IF_ERROR(prepare_resume());
     const bool verify = meta_.lfs && meta_.etag.size() == 64;
     const bool may_be_stale = have_ > 0;  // a sha mismatch may then come from an old partial file
     const auto started = std::chrono::steady_clock::now();
@@ -513,16 +513,15 @@ Result<fs::path> hf_hub_download(const HubConfig& hub, const std::string& repo_i
     return pointer;
   }
   hf::tag_cache_dir(hub.cache_dir);
-  if (auto written = hf::write_ref(t.repo, revision, meta->commit); !written) return std::unexpected(written.error());
+  RETURN_IF_ERROR(hf::write_ref(t.repo, revision, meta->commit));
   fs::path blob = t.repo / "blobs" / meta->etag;
   if (!fs::exists(blob, ec)) {
     fs::create_directories(blob.parent_path(), ec);
     if (ec) return fail(ErrorCode::kUnavailable, "could not create " + blob.parent_path().string() + ": " + ec.message());
-    auto lock = lock_blob(hf::lock_path(hub.cache_dir, repo_id, meta->etag), t.name());
-    if (!lock) return std::unexpected(lock.error());
+    ASSIGN_OR_RETURN(auto lock, lock_blob(hf::lock_path(hub.cache_dir, repo_id, meta->etag), t.name()));
     // Whoever held the lock before us may have finished this very blob.
     if (!fs::exists(blob, ec)) {
-      if (auto done = BlobDownload(t, *meta, blob).run(); !done) return std::unexpected(done.error());
+      RETURN_IF_ERROR(BlobDownload(t, *meta, blob).run());
     }
   }
   return hf::link_snapshot(t.repo, meta->commit, filename, meta->etag);

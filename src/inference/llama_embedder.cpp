@@ -289,7 +289,7 @@ LlamaEmbedder::~LlamaEmbedder() {
 
 Result<std::unique_ptr<LlamaEmbedder>> LlamaEmbedder::load(const std::filesystem::path& gguf,
                                                            LlamaEmbedderOptions options) {
-  if (auto valid = validate(options); !valid) return std::unexpected(valid.error());
+  RETURN_IF_ERROR(validate(options));
   init_llama_runtime();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(gguf, ec)) {

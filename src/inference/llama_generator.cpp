@@ -160,10 +160,9 @@ struct LlamaGenerator::Impl {
   // The first token the model writes for `label` after the classification prompt: where the
   // tokens of prompt + label part from those of the prompt (a merge across the seam counts).
   Result<llama_token> label_token(std::string_view label) const {
-    auto prompt = render(classification_messages({{"user", "Hello"}}));
-    if (!prompt) return std::unexpected(prompt.error());
-    const auto base = tokenize(*prompt);
-    const auto with_label = tokenize(*prompt + std::string(label));
+    ASSIGN_OR_RETURN(std::string prompt, render(classification_messages({{"user", "Hello"}})));
+    const auto base = tokenize(prompt);
+    const auto with_label = tokenize(prompt + std::string(label));
     size_t i = 0;
     while (i < base.size() && i < with_label.size() && base[i] == with_label[i]) ++i;
     if (i >= with_label.size()) return fail(ErrorCode::kUnprocessable, fmt::format("no token for label {}", label));
@@ -201,7 +200,7 @@ struct LlamaGenerator::Impl {
   // A classification's outcome once it ended with `result`: its label from this batch's logits or
   // from the text it wrote under the grammar, or why there is none.
   Result<Label> classification(const Slot& slot, const Result<FinishReason>& result) const {
-    if (!result) return std::unexpected(result.error());
+    RETURN_IF_ERROR(result);
     if (*result == FinishReason::kCancelled) return fail(ErrorCode::kUnavailable, "classification cancelled");
     if (*result == FinishReason::kTimeout) return fail(ErrorCode::kUpstreamTimeout, "classification timed out");
     if (!by_logits(slot)) return parse_label(slot.stream ? slot.stream->text() : std::string());
@@ -509,7 +508,7 @@ LlamaGenerator::~LlamaGenerator() {
 
 Result<std::unique_ptr<LlamaGenerator>> LlamaGenerator::load(const std::filesystem::path& gguf,
                                                              LlamaGeneratorOptions options) {
-  if (auto valid = validate(options); !valid) return std::unexpected(valid.error());
+  RETURN_IF_ERROR(validate(options));
   init_llama_runtime();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(gguf, ec)) {
@@ -543,16 +542,14 @@ Result<std::unique_ptr<LlamaGenerator>> LlamaGenerator::load(const std::filesyst
   if (auto probe = impl->render({{"user", "Hello"}}); !probe) {
     return fail(ErrorCode::kUnprocessable, fmt::format("{}'s chat template is not one llama.cpp knows", gguf.string()));
   }
-  auto simple = impl->label_token(label_name(Label::kSimple));
-  if (!simple) return std::unexpected(simple.error());
-  auto complex = impl->label_token(label_name(Label::kComplex));
-  if (!complex) return std::unexpected(complex.error());
-  if (*simple == *complex) {
+  ASSIGN_OR_RETURN(llama_token simple, impl->label_token(label_name(Label::kSimple)));
+  ASSIGN_OR_RETURN(llama_token complex, impl->label_token(label_name(Label::kComplex)));
+  if (simple == complex) {
     return fail(ErrorCode::kUnprocessable,
                 fmt::format("{} spells both labels with the same first token", gguf.string()));
   }
-  impl->simple_token = *simple;
-  impl->complex_token = *complex;
+  impl->simple_token = simple;
+  impl->complex_token = complex;
 
   impl->classify_prefix = impl->shared_classify_prefix();
   impl->prefix_seq = static_cast<llama_seq_id>(options.max_sequences);

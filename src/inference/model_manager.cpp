@@ -86,7 +86,7 @@ std::vector<ModelFile> local_model_files(const config::Config& config) {
 
 Result<fs::path> find_embedding_in_model_dir(const config::Config& config) {
   const fs::path dir = config.model_dir;
-  if (auto ok = require_model_dir(dir); !ok) return std::unexpected(ok.error());
+  RETURN_IF_ERROR(require_model_dir(dir));
   const auto files = checkout_files(config.embedding);
   if (auto cache = cache_in_model_dir(dir, files.front())) {
     LOG_INFO(kTarget, "embedding model {} from the Hugging Face cache {}", config.embedding.repo_id,
@@ -115,7 +115,7 @@ Result<fs::path> find_embedding_in_model_dir(const config::Config& config) {
 
 Result<fs::path> find_local_model_in_model_dir(const config::Config& config) {
   const fs::path dir = config.model_dir;
-  if (auto ok = require_model_dir(dir); !ok) return std::unexpected(ok.error());
+  RETURN_IF_ERROR(require_model_dir(dir));
   const auto& l2 = config.layer2;
   const ModelFile file{l2.repo_id, l2.gguf_filename, l2.revision, false};
   if (auto cache = cache_in_model_dir(dir, file)) {
@@ -151,9 +151,8 @@ Result<std::filesystem::path> resolve_embedding_gguf(const config::Config& confi
   std::filesystem::path source = config.embedding.model_path;
   if (!source.empty() && source.extension() == ".gguf") return source;
   if (source.empty()) {
-    auto snapshot = config.model_dir.empty() ? fetch(hub, embedding_files(config)) : find_embedding_in_model_dir(config);
-    if (!snapshot) return std::unexpected(snapshot.error());
-    source = *snapshot;
+    ASSIGN_OR_RETURN(
+        source, config.model_dir.empty() ? fetch(hub, embedding_files(config)) : find_embedding_in_model_dir(config));
   }
   std::error_code ec;
   if (!std::filesystem::is_directory(source, ec)) {

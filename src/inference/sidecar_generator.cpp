@@ -147,13 +147,11 @@ struct SidecarGenerator::Impl {
 
   // Streams the answer into `out`, piece by piece to `on_token`, until the server ends it.
   asio::awaitable<Result<void>> stream_into(const api::Json& body, Generation& out, const TokenCallback& on_token) {
-    auto stream = co_await provider->stream(body);
-    if (!stream) co_return std::unexpected(stream.error());
+    CO_ASSIGN_OR_RETURN(auto stream, co_await provider->stream(body));
     for (;;) {
-      auto chunk = co_await (*stream)->next();
-      if (!chunk) co_return std::unexpected(chunk.error());
-      if (!*chunk) co_return Result<void>();
-      const api::Json& c = **chunk;
+      CO_ASSIGN_OR_RETURN(auto chunk, co_await stream->next());
+      if (!chunk) co_return Result<void>();
+      const api::Json& c = *chunk;
       if (std::string piece = api::chunk_text(c); !piece.empty()) {
         out.text += piece;
         run_callback(on_token, std::string_view(piece));
@@ -225,10 +223,9 @@ std::string_view SidecarGenerator::name() const {
 }
 
 Result<std::string> SidecarGenerator::probe() {
-  auto listed = asio::co_spawn(impl_->ioc, impl_->list_models(), asio::use_future).get();
-  if (!listed) return listed;
-  if (impl_->model.empty()) impl_->model = *listed;
-  LOG_INFO(kTarget, "sidecar {} serves {}; using {}", impl_->base, *listed, impl_->model);
+  ASSIGN_OR_RETURN(std::string listed, asio::co_spawn(impl_->ioc, impl_->list_models(), asio::use_future).get());
+  if (impl_->model.empty()) impl_->model = listed;
+  LOG_INFO(kTarget, "sidecar {} serves {}; using {}", impl_->base, listed, impl_->model);
   return impl_->model;
 }
 

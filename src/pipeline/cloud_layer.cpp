@@ -12,15 +12,14 @@ boost::asio::awaitable<Result<std::optional<Answer>>> CloudLayer::answer(ChatReq
   call.headers = &request.client_headers;
   call.stream = request.stream;
   call.provider_only = request.provider_only;
-  auto upstream = co_await chain_->chat(call);
-  if (!upstream) co_return std::unexpected(upstream.error());
+  CO_ASSIGN_OR_RETURN(auto upstream, co_await chain_->chat(call));
   Answer answer;
   answer.layer = LayerId::kL3;
-  answer.provider = std::move(upstream->provider);
-  answer.stream = std::move(upstream->stream);
-  answer.native_stream = upstream->native_stream;
-  if (upstream->native) answer.native_json = api::dump_json(*upstream->native);
-  answer.completion = std::move(upstream->completion);
+  answer.provider = std::move(upstream.provider);
+  answer.stream = std::move(upstream.stream);
+  answer.native_stream = upstream.native_stream;
+  if (upstream.native) answer.native_json = api::dump_json(*upstream.native);
+  answer.completion = std::move(upstream.completion);
   co_return std::optional<Answer>(std::move(answer));
 }
 

@@ -63,7 +63,7 @@ asio::awaitable<Result<Answer>> Pipeline::handle(ChatRequest request) {
     if (request.provider_only && id != LayerId::kL3) continue;
     if (!is_cache(id) && !admitted && request.budget) {
       admitted = true;
-      if (auto ok = request.budget->before_uncached(); !ok) co_return std::unexpected(ok.error());
+      CO_RETURN_IF_ERROR(request.budget->before_uncached());
     }
     const auto started = std::chrono::steady_clock::now();
     auto answer = co_await layers_[i]->answer(request);

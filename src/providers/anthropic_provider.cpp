@@ -1,10 +1,10 @@
 // Anthropic Messages API: requests and answers are translated from and to the canonical OpenAI
-// form (api/anthropic.h), streams event by event; a request that came as an Anthropic request
+// form (api/anthropic_outbound.h), streams event by event; a request that came as an Anthropic request
 // goes as it came, and its answer comes back as Anthropic gave it (prompt caching, thinking,
 // betas intact).
 #include <utility>
 
-#include "api/anthropic.h"
+#include "api/anthropic_outbound.h"
 #include "providers/openai_provider.h"
 
 namespace isartor::providers {
@@ -29,8 +29,7 @@ class AnthropicSseStream final : public SseChunkStream {
 
  protected:
   Result<bool> decode(const api::SseEvent& event, std::vector<api::Json>& out) override {
-    auto chunks = decoder_.on_event(event);
-    if (!chunks) return std::unexpected(chunks.error());
+    ASSIGN_OR_RETURN(auto chunks, decoder_.on_event(event));
     if (keep_native_) {
       // The key, should the upstream ever echo it; only the literal key, since the generic
       // patterns would rewrite answers that merely show what a key looks like.
@@ -42,9 +41,9 @@ class AnthropicSseStream final : public SseChunkStream {
       }
       native_ += text;
       // An event with no canonical chunk (ping, thinking) still goes out at once.
-      if (chunks->empty()) out.push_back(api::Json::object());
+      if (chunks.empty()) out.push_back(api::Json::object());
     }
-    for (auto& c : *chunks) out.push_back(std::move(c));
+    for (auto& c : chunks) out.push_back(std::move(c));
     return decoder_.done();
   }
 
@@ -65,24 +64,23 @@ class AnthropicProvider final : public ProviderClient {
 
   asio::awaitable<Result<api::Json>> complete(const api::Json& body, const ClientHeaders& headers) override {
     if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
-    if (auto ok = api::check_anthropic_can_express(body); !ok) co_return std::unexpected(ok.error());
+    CO_RETURN_IF_ERROR(api::check_anthropic_can_express(body));
     api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
     request.erase("stream");
-    auto message = co_await post_json(http_, with_client_headers(settings_, headers), request);
-    if (!message) co_return std::unexpected(message.error());
-    co_return api::anthropic_response_to_openai(*message, api::json_answer_tool(body));
+    CO_ASSIGN_OR_RETURN(auto message, co_await post_json(http_, with_client_headers(settings_, headers), request));
+    co_return api::anthropic_response_to_openai(message, api::json_answer_tool(body));
   }
 
   asio::awaitable<Result<std::unique_ptr<ChunkStream>>> stream(const api::Json& body,
                                                                const ClientHeaders& headers) override {
     if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
-    if (auto ok = api::check_anthropic_can_express(body); !ok) co_return std::unexpected(ok.error());
+    CO_RETURN_IF_ERROR(api::check_anthropic_can_express(body));
     api::Json request = api::openai_request_to_anthropic(body, default_max_tokens_);
     request["stream"] = true;
     std::string payload = request.dump();
-    auto call = co_await open_upstream(http_, with_client_headers(settings_, headers), std::move(payload), true);
-    if (!call) co_return std::unexpected(call.error());
-    co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_, false, api::json_answer_tool(body));
+    CO_ASSIGN_OR_RETURN(
+        auto call, co_await open_upstream(http_, with_client_headers(settings_, headers), std::move(payload), true));
+    co_return std::make_unique<AnthropicSseStream>(std::move(call), settings_, false, api::json_answer_tool(body));
   }
 
   bool speaks(api::WireFormat format) const override { return format == api::WireFormat::kAnthropic; }
@@ -91,11 +89,11 @@ class AnthropicProvider final : public ProviderClient {
     if (!ready()) co_return std::unexpected(missing_key_error(settings_.provider));
     api::Json body = request.body;
     body.erase("stream");
-    auto message = co_await post_json(http_, native_settings(settings_, settings_.url, request.headers), body);
-    if (!message) co_return std::unexpected(message.error());
+    CO_ASSIGN_OR_RETURN(auto message,
+                        co_await post_json(http_, native_settings(settings_, settings_.url, request.headers), body));
     NativeCompletion answer;
-    answer.completion = api::anthropic_response_to_openai(*message);
-    answer.native = std::move(*message);
+    answer.completion = api::anthropic_response_to_openai(message);
+    answer.native = std::move(message);
     co_return answer;
   }
 
@@ -104,9 +102,8 @@ class AnthropicProvider final : public ProviderClient {
     api::Json body = request.body;
     body["stream"] = true;
     const UpstreamSettings settings = native_settings(settings_, settings_.url, request.headers);
-    auto call = co_await open_upstream(http_, settings, api::dump_json(body), true);
-    if (!call) co_return std::unexpected(call.error());
-    co_return std::make_unique<AnthropicSseStream>(std::move(*call), settings_, true);
+    CO_ASSIGN_OR_RETURN(auto call, co_await open_upstream(http_, settings, api::dump_json(body), true));
+    co_return std::make_unique<AnthropicSseStream>(std::move(call), settings_, true);
   }
 
   asio::awaitable<Result<api::Json>> call_native(const NativeRequest& request) override {

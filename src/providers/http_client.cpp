@@ -396,10 +396,9 @@ class CurlCall final : public HttpCall {
 asio::awaitable<Result<std::string>> HttpCall::read_all() {
   std::string body;
   for (;;) {
-    auto part = co_await read();
-    if (!part) co_return std::unexpected(part.error());
-    if (!*part) co_return body;
-    body += **part;
+    CO_ASSIGN_OR_RETURN(auto part, co_await read());
+    if (!part) co_return body;
+    body += *part;
   }
 }
 

@@ -99,9 +99,9 @@ asio::awaitable<Result<std::unique_ptr<ChunkStream>>> OpenAICompatibleProvider::
   // Usage arrives in a final chunk only when asked for; the cache and the Anthropic front end need it.
   if (!request.contains("stream_options")) request["stream_options"] = {{"include_usage", true}};
   std::string payload = request.dump();
-  auto call = co_await open_upstream(http_, with_client_headers(settings_, headers), std::move(payload), true);
-  if (!call) co_return std::unexpected(call.error());
-  co_return std::make_unique<OpenAISseStream>(std::move(*call), settings_);
+  CO_ASSIGN_OR_RETURN(auto call,
+                      co_await open_upstream(http_, with_client_headers(settings_, headers), std::move(payload), true));
+  co_return std::make_unique<OpenAISseStream>(std::move(call), settings_);
 }
 
 asio::awaitable<Result<api::Json>> OpenAICompatibleProvider::call_native(const NativeRequest& request) {

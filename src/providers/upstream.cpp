@@ -107,11 +107,9 @@ asio::awaitable<Result<std::unique_ptr<HttpCall>>> open_upstream(HttpClient& htt
 asio::awaitable<Result<api::Json>> post_json(HttpClient& http, const UpstreamSettings& settings,
                                              const api::Json& body) {
   std::string payload = body.dump();
-  auto call = co_await open_upstream(http, settings, std::move(payload), false);
-  if (!call) co_return std::unexpected(call.error());
-  auto text = co_await (*call)->read_all();
-  if (!text) co_return std::unexpected(text.error());
-  auto json = api::parse_json(*text);
+  CO_ASSIGN_OR_RETURN(auto call, co_await open_upstream(http, settings, std::move(payload), false));
+  CO_ASSIGN_OR_RETURN(auto text, co_await call->read_all());
+  auto json = api::parse_json(text);
   if (!json.is_object()) {
     co_return fail(ErrorCode::kUpstream,
                    "upstream provider " + settings.provider + " returned a body that is not a JSON object");
@@ -127,9 +125,8 @@ asio::awaitable<Result<std::optional<api::Json>>> SseChunkStream::next() {
       co_return std::optional<api::Json>(std::move(chunk));
     }
     if (ended_) co_return std::optional<api::Json>{};
-    auto bytes = co_await call_->read();
-    if (!bytes) co_return std::unexpected(bytes.error());
-    auto events = *bytes ? parser_.feed(**bytes) : parser_.finish();
+    CO_ASSIGN_OR_RETURN(auto bytes, co_await call_->read());
+    auto events = bytes ? parser_.feed(*bytes) : parser_.finish();
     std::vector<api::Json> out;
     for (const auto& event : events) {
       auto terminal = decode(event, out);
@@ -151,7 +148,7 @@ asio::awaitable<Result<std::optional<api::Json>>> SseChunkStream::next() {
       // at once; given a moment for it the connection is kept for reuse.
       call_->release(std::chrono::seconds(1));
       call_.reset();
-    } else if (!*bytes) {
+    } else if (!bytes) {
       co_return fail(ErrorCode::kUpstream,
                      "upstream provider " + provider_ + " closed the stream before it finished");
     }

@@ -270,9 +270,8 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::chat(const ChatCall& call
 asio::awaitable<Result<api::Json>> UpstreamChain::call_native(const NativeRequest& request) {
   Call c;
   c.native = &request;
-  auto answer = co_await run(c);
-  if (!answer) co_return std::unexpected(answer.error());
-  co_return std::move(*answer->completion);
+  CO_ASSIGN_OR_RETURN(auto answer, co_await run(c));
+  co_return std::move(*answer.completion);
 }
 
 asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::attempt(const Call& call, const Pick& pick) {
@@ -281,9 +280,7 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::attempt(const Call& call,
   UpstreamAnswer answer;
   answer.provider = member.name;
   if (call.native) {
-    auto json = co_await client.call_native(*call.native);
-    if (!json) co_return std::unexpected(json.error());
-    answer.completion = std::move(*json);
+    CO_ASSIGN_OR_RETURN(answer.completion, co_await client.call_native(*call.native));
     co_return answer;
   }
   const ChatCall& chat = *call.chat;
@@ -296,15 +293,12 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::attempt(const Call& call,
       request = &own;
     }
     if (chat.stream) {
-      auto stream = co_await client.stream_native(*request);
-      if (!stream) co_return std::unexpected(stream.error());
-      answer.stream = std::move(*stream);
+      CO_ASSIGN_OR_RETURN(answer.stream, co_await client.stream_native(*request));
       answer.native_stream = true;
     } else {
-      auto native = co_await client.complete_native(*request);
-      if (!native) co_return std::unexpected(native.error());
-      answer.native = std::move(native->native);
-      answer.completion = std::move(native->completion);
+      CO_ASSIGN_OR_RETURN(auto native, co_await client.complete_native(*request));
+      answer.native = std::move(native.native);
+      answer.completion = std::move(native.completion);
     }
     charge(member, answer);
     co_return answer;
@@ -318,13 +312,9 @@ asio::awaitable<Result<UpstreamAnswer>> UpstreamChain::attempt(const Call& call,
   }
   const ClientHeaders& headers = chat.headers ? *chat.headers : kNoHeaders;
   if (chat.stream) {
-    auto stream = co_await client.stream(*body, headers);
-    if (!stream) co_return std::unexpected(stream.error());
-    answer.stream = std::move(*stream);
+    CO_ASSIGN_OR_RETURN(answer.stream, co_await client.stream(*body, headers));
   } else {
-    auto completion = co_await client.complete(*body, headers);
-    if (!completion) co_return std::unexpected(completion.error());
-    answer.completion = std::move(*completion);
+    CO_ASSIGN_OR_RETURN(answer.completion, co_await client.complete(*body, headers));
   }
   charge(member, answer);
   co_return answer;

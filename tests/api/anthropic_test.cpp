@@ -1,4 +1,5 @@
-#include "api/anthropic.h"
+#include "api/anthropic_inbound.h"
+#include "api/anthropic_outbound.h"
 
 #include <gtest/gtest.h>
 
@@ -208,6 +209,10 @@ TEST(AnthropicRequestToOpenAI, OptionalFieldErrors) {
             "system.0.type");
   EXPECT_EQ(anthropic_error_after([](Json& b) { b["temperature"] = "warm"; }).message,
             "temperature: Input should be a valid number");
+  EXPECT_EQ(anthropic_error_after([](Json& b) { b["temperature"] = 1.5; }).message,
+            "temperature: range: 0..1");
+  EXPECT_EQ(anthropic_error_after([](Json& b) { b["top_k"] = -1; }).message,
+            "top_k: Input should be greater than or equal to 0");
   EXPECT_EQ(anthropic_error_after([](Json& b) { b["stream"] = 1; }).param, "stream");
   EXPECT_EQ(anthropic_error_after([](Json& b) { b["model"] = 1; }).param, "model");
   EXPECT_EQ(anthropic_error_after([](Json& b) { b["stop_sequences"] = Json::array({1}); }).param,
