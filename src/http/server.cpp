@@ -413,11 +413,16 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
     if (buffer.size() == 0) {
       // The keep-alive wait for a request's first byte: at its end the connection closes quietly.
       constexpr std::size_t kReadSize = 16 * 1024;
-      stream.expires_after(options.idle_timeout);
-      std::size_t n = 0;
-      std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(kReadSize), kAwait);
+      // Once a read drained the socket, Asio waits for the next readiness edge; a FIN that came
+      // with the last request makes none. So try once without waiting, or a client that sent its
+      // request and half-closed would sit in CLOSE_WAIT until the idle timeout.
+      std::size_t n = stream.socket().read_some(buffer.prepare(kReadSize), ec);
+      if (ec == asio::error::would_block) {
+        stream.expires_after(options.idle_timeout);
+        std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(kReadSize), kAwait);
+        stream.expires_never();
+      }
       buffer.commit(n);
-      stream.expires_never();
     }
     if (ec) break;
     // From its first byte the request, head and body, has the header timeout (slowloris).

@@ -1,8 +1,9 @@
 """HTTP/1.1 edges a hostile or broken client reaches (#11 item 7): slowloris gets 408 at the header
 timeout, an idle keep-alive connection closes quietly at the idle timeout, ambiguous framing
 (Transfer-Encoding with Content-Length, codings other than chunked) is refused and the connection
-closed, HTTP/1.1 without Host is 400, a client that never reads is dropped at the write timeout, and
-the Bearer scheme is case-insensitive. Raw sockets, since client libraries will not send these."""
+closed, HTTP/1.1 without Host is 400, a client that never reads is dropped at the write timeout, a
+client that half-closes after its request is closed at once, and the Bearer scheme is
+case-insensitive. Raw sockets, since client libraries will not send these."""
 from __future__ import annotations
 
 import json
@@ -80,6 +81,23 @@ def test_idle_connection_closes_quietly_at_the_idle_timeout(short_timeouts_gw):
         started = time.monotonic()
         assert s.recv(65536) == b""  # closed, no 408 for a client between requests
         assert 2.5 < time.monotonic() - started < 5
+
+
+def test_a_client_that_half_closes_after_its_request_is_answered_and_closed_at_once(short_timeouts_gw):
+    """A request and the client's FIN read together: the answer, then the close at once, not after the
+    idle timeout (the FIN raised no new readiness edge, so the keep-alive read used to wait for one:
+    CLOSE_WAIT for ISARTOR__IDLE_TIMEOUT_SECS, about 3 connections in 4)."""
+    gw = short_timeouts_gw
+    for i in range(20):
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.shutdown(socket.SHUT_WR)
+            started = time.monotonic()
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+            assert time.monotonic() - started < 1.5, f"connection {i} closed only at the idle timeout"
+        assert status_of(reply) == 200
 
 
 @pytest.mark.parametrize("framing,status", [
