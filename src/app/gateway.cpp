@@ -348,7 +348,7 @@ std::optional<http::Response> Gateway::route(const http::Request& request, const
                                     "'Authorization: Bearer <key>'"));
   }
   if (path == "/metrics") return scrape();
-  if (path.starts_with(kAdminPrefix)) return admin(request);
+  if (path.starts_with(kAdminPrefix)) return admin(request, *client);
   return std::nullopt;
 }
 
@@ -456,11 +456,18 @@ void default_model(api::Json& body, const std::string& model) {
 
 }  // namespace
 
-http::Response Gateway::admin(const http::Request& request) const {
+http::Response Gateway::admin(const http::Request& request, const policy::Client& client) const {
   if (config_.gateway_api_key.empty() && config_.gateway_api_keys.empty()) {
     return render_error(request.path, Error(ErrorCode::kForbidden,
                                             "admin routes are off while no gateway key is set: set "
                                             "ISARTOR__GATEWAY_API_KEY or ISARTOR__GATEWAY_API_KEYS"));
+  }
+  // A team's key serves its traffic; flushing everyone's cache takes the operator's.
+  if (!client.admin()) {
+    return render_error(request.path, Error(ErrorCode::kForbidden,
+                                            "the gateway key '" + client.name() +
+                                                "' may not use the admin routes: use ISARTOR__GATEWAY_API_KEY or a "
+                                                "key marked \"admin\": true in ISARTOR__GATEWAY_API_KEYS"));
   }
   const auto& layers = pipeline_->layers();
   if (request.path == "/admin/cache/stats") {

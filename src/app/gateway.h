@@ -60,8 +60,9 @@ class Gateway {
   std::optional<http::Response> route(const http::Request& request, const policy::Client* client) const;
   http::Response health() const;
   http::Response scrape() const;  // GET /metrics
-  // GET /admin/cache/stats, POST /admin/cache/flush, DELETE /admin/cache/entry.
-  http::Response admin(const http::Request& request) const;
+  // GET /admin/cache/stats, POST /admin/cache/flush, DELETE /admin/cache/entry; 403 unless `client`
+  // is an admin key.
+  http::Response admin(const http::Request& request, const policy::Client& client) const;
   boost::asio::awaitable<void> serve(const http::Request& request, MeteredResponder& responder);
   // GET /v1/models and /v1/models/{id}.
   boost::asio::awaitable<http::Response> models(const http::Request& request);

@@ -438,10 +438,12 @@ std::vector<T> parse_json_list(std::string_view name, const std::string& value, 
 GatewayKey parse_gateway_key(std::string_view name, const nlohmann::json& entry, const std::string& where) {
   const ListEntry check{name, where,
                         "a JSON list of objects {\"name\", \"key\" | \"key_sha256\" (64 lower-case hex), "
-                        "\"requests_per_minute\", \"tokens_per_minute\", \"tokens_per_day\", \"tokens_per_month\"}",
+                        "\"requests_per_minute\", \"tokens_per_minute\", \"tokens_per_day\", \"tokens_per_month\", "
+                        "\"admin\"}",
                         entry};
-  check.check_fields(std::array<std::string_view, 7>{"name", "key", "key_sha256", "requests_per_minute",
-                                                     "tokens_per_minute", "tokens_per_day", "tokens_per_month"});
+  check.check_fields(std::array<std::string_view, 8>{"name", "key", "key_sha256", "requests_per_minute",
+                                                     "tokens_per_minute", "tokens_per_day", "tokens_per_month",
+                                                     "admin"});
   auto bad = [&](const std::string& why) { check.fail(why); };
   GatewayKey key;
   const auto name_it = entry.find("name");
@@ -463,6 +465,10 @@ GatewayKey parse_gateway_key(std::string_view name, const nlohmann::json& entry,
   key.limits.tokens_per_minute = check.whole_number("tokens_per_minute");
   key.limits.tokens_per_day = check.whole_number("tokens_per_day");
   key.limits.tokens_per_month = check.whole_number("tokens_per_month");
+  if (const auto admin = entry.find("admin"); admin != entry.end()) {
+    if (!admin->is_boolean()) bad("has an \"admin\" that is not true or false");
+    key.admin = admin->get<bool>();
+  }
   return key;
 }
 
@@ -493,7 +499,8 @@ Field gateway_keys_field() {
                               {"requests_per_minute", k.limits.requests_per_minute},
                               {"tokens_per_minute", k.limits.tokens_per_minute},
                               {"tokens_per_day", k.limits.tokens_per_day},
-                              {"tokens_per_month", k.limits.tokens_per_month}});
+                              {"tokens_per_month", k.limits.tokens_per_month},
+                              {"admin", k.admin}});
             }
             return list.empty() ? std::string() : list.dump();
           }};

@@ -112,6 +112,7 @@ struct GatewayKey {
   std::string name;
   Sha256Digest digest{};  // of the key; a key given in clear is kept only as its digest
   RateLimits limits;       // a zero falls back to ISARTOR__RATE_LIMIT__*
+  bool admin = false;      // may use the /admin/ routes (ISARTOR__GATEWAY_API_KEY always may)
 };
 
 struct RateLimitConfig {

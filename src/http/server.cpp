@@ -397,8 +397,14 @@ asio::awaitable<void> Server::Impl::session(tcp::socket socket, std::shared_ptr<
       conn->stream = nullptr;  // a wake-up posted before the erase may still run
     }
   } registration{*this, conn};
+  // For BeastResponder's immediate writes and the keep-alive read's first try, which would block
+  // the I/O thread without it.
   beast::error_code nb_ec;
-  stream.socket().non_blocking(true, nb_ec);  // for BeastResponder's immediate writes
+  stream.socket().non_blocking(true, nb_ec);
+  if (nb_ec) {
+    LOG_WARN(kTarget, "closing a connection whose socket cannot be made non-blocking: {}", nb_ec.message());
+    co_return;
+  }
   RequestDeadline deadline(stream.socket());
   beast::flat_buffer buffer;
   bool linger = false;  // refused with request bytes possibly unread

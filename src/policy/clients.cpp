@@ -68,11 +68,12 @@ std::chrono::milliseconds TokenBucket::until(double units) const {
   return std::chrono::milliseconds(static_cast<int64_t>(std::ceil(missing * 60000.0 / static_cast<double>(per_minute_))));
 }
 
-Client::Client(std::string name, config::RateLimits limits, config::QuotaAction quota_action)
+Client::Client(std::string name, config::RateLimits limits, config::QuotaAction quota_action, bool admin)
     : name_(std::move(name)),
       requests_(bucket(limits.requests_per_minute)),
       tokens_(bucket(limits.tokens_per_minute)),
-      quota_action_(quota_action) {
+      quota_action_(quota_action),
+      admin_(admin) {
   if (limits.tokens_per_day) quotas_.emplace_back(Quota::Window::kDay, limits.tokens_per_day);
   if (limits.tokens_per_month) quotas_.emplace_back(Quota::Window::kMonth, limits.tokens_per_month);
 }
@@ -151,10 +152,10 @@ Clients::Clients(const config::Config& config) : count_cache_hits_(config.rate_l
     return own;
   };
   if (!config.gateway_api_key.empty()) {
-    keys_.push_back({sha256(config.gateway_api_key), std::make_unique<Client>("default", defaults, action)});
+    keys_.push_back({sha256(config.gateway_api_key), std::make_unique<Client>("default", defaults, action, true)});
   }
   for (const config::GatewayKey& key : config.gateway_api_keys) {
-    keys_.push_back({key.digest, std::make_unique<Client>(key.name, with_defaults(key.limits), action)});
+    keys_.push_back({key.digest, std::make_unique<Client>(key.name, with_defaults(key.limits), action, key.admin)});
   }
   if (keys_.empty()) anonymous_ = std::make_unique<Client>("anonymous", defaults, action);
 }

@@ -62,9 +62,12 @@ class TokenBucket {
 // One gateway key. Thread-safe.
 class Client {
  public:
-  Client(std::string name, config::RateLimits limits, config::QuotaAction quota_action = config::QuotaAction::kBlock);
+  Client(std::string name, config::RateLimits limits, config::QuotaAction quota_action = config::QuotaAction::kBlock,
+         bool admin = false);
 
   const std::string& name() const { return name_; }
+  // Whether this key may use the operator's /admin/ routes.
+  bool admin() const { return admin_; }
   // Takes one request: kRateLimited (Retry-After, x-ratelimit-*) when the request budget is out,
   // the token budget is overdrawn, or (action block) a quota is used up until its window ends.
   Result<void> admit(Clock::time_point now, WallClock::time_point wall = WallClock::now());
@@ -88,6 +91,7 @@ class Client {
   std::unique_ptr<TokenBucket> tokens_;
   std::vector<Quota> quotas_;
   const config::QuotaAction quota_action_;
+  const bool admin_;
   Reading counts_;
 };
 

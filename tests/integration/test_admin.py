@@ -1,6 +1,8 @@
 """The operator's cache routes: stats, flush (all or one layer), deleting the entry of one request."""
 from __future__ import annotations
 
+import json
+
 from conftest import GATEWAY_KEY, an_body, assert_openai_error, oa_body, uniq
 
 CHAT = "/v1/chat/completions"
@@ -17,6 +19,21 @@ def test_admin_routes_need_a_gateway_key(gateway_factory):
     for method, path in [("GET", "/admin/cache/stats"), ("POST", "/admin/cache/flush"), ("DELETE", "/admin/cache/entry")]:
         r = gw.request(method, path, json_body={})
         assert "ISARTOR__GATEWAY_API_KEY" in assert_openai_error(r, 403)["message"]
+
+
+def test_admin_routes_need_an_admin_key(gateway_factory):
+    """A team's key serves chat but not the operator's routes; a key marked admin and the single
+    ISARTOR__GATEWAY_API_KEY do."""
+    keys = [{"name": "team", "key": "team-key-0123456789"}, {"name": "ops", "key": "ops-key-0123456789", "admin": True}]
+    gw = gateway_factory("openai", ISARTOR__GATEWAY_API_KEY=GATEWAY_KEY, ISARTOR__GATEWAY_API_KEYS=json.dumps(keys))
+    assert gw.post(CHAT, oa_body(uniq("team chat")), key="team-key-0123456789").status_code == 200
+    for method, path in [("GET", "/admin/cache/stats"), ("POST", "/admin/cache/flush"), ("DELETE", "/admin/cache/entry")]:
+        r = gw.request(method, path, json_body={}, key="team-key-0123456789")
+        err = assert_openai_error(r, 403)
+        assert "'team' may not use the admin routes" in err["message"], err
+    for key in ("ops-key-0123456789", GATEWAY_KEY):
+        assert gw.request("GET", "/admin/cache/stats", key=key).status_code == 200
+    assert gw.request("POST", "/admin/cache/flush", json_body={}, key="ops-key-0123456789").status_code == 200
 
 
 def test_stats_flush_and_delete_one_entry(gateway_factory):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import time
 
 import anthropic
 import openai
@@ -95,12 +97,39 @@ def test_a_token_budget_refuses_once_answers_spent_it(gateway_factory, fake):
     assert fake.count(p) == 1
 
 
+def client_tokens(gw, key: str, name: str) -> int:
+    r = gw.http.get(gw.url + "/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    found = re.search(rf'^isartor_client_tokens_total{{client="{name}"}} (\d+)$', r.text, re.M)
+    return int(found.group(1)) if found else 0
+
+
+def test_a_stream_the_client_left_is_charged_an_estimate(gateway_factory):
+    """The provider bills a cancelled generation for what it produced; its usage would have come
+    last, so the stream is charged UTF-8 bytes / 4 of the messages and of what was streamed."""
+    gw = gateway_factory("openai", ISARTOR__GATEWAY_API_KEYS=teams({"tokens_per_minute": 100000}))
+    body = oa_body(uniq("left early") + " [[endless]]", stream=True)
+    with gw.http.post(gw.url + OPENAI, json=body, headers={"Authorization": f"Bearer {KEY_A}"}, stream=True,
+                      timeout=10) as r:
+        assert r.status_code == 200
+        events = 0
+        for line in r.iter_lines():
+            events += line.startswith(b"data:")
+            if events >= 10:
+                break
+    deadline = time.monotonic() + 5
+    while client_tokens(gw, KEY_A, "team-a") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    prompt_estimate = len(json.dumps(body["messages"], separators=(",", ":"))) // 4
+    assert client_tokens(gw, KEY_A, "team-a") > prompt_estimate  # the prompt and what was streamed
+
+
 @pytest.mark.parametrize("value, expected", [
     ('[{"key": "k1234567"}]', 'has no "name"'),
     ('[{"name": "a", "key": "k1234567", "key_sha256": "00"}]', 'exactly one of "key" and "key_sha256"'),
     ('[{"name": "a", "key_sha256": "XYZ"}]', "64 lower-case hex"),
     ('[{"name": "a", "key": "k1234567"}, {"name": "a", "key": "k7654321"}]', "used twice"),
     ('[{"name": "a", "key": "k1234567", "requests_per_minute": -1}]', "whole number"),
+    ('[{"name": "a", "key": "k1234567", "admin": "yes"}]', '"admin" that is not true or false'),
 ])
 def test_a_bad_key_list_is_one_line_without_the_keys(gateway_factory, value, expected):
     text = config_rejection(gateway_factory("openai", start=False, ISARTOR__GATEWAY_API_KEYS=value))

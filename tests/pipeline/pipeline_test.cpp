@@ -100,7 +100,11 @@ TEST_F(PipelineTest, TheObserverHearsEveryLayerTriedAndEveryAnswersUsage) {
   provider_->cut_stream = true;
   auto cut = handle(request("seen cut", true));
   drain(*cut.stream);
-  EXPECT_EQ(observer_->take(), (Events{"l1a passed", "l3 answered"}));  // no usage for a cut stream
+  EXPECT_EQ(observer_->take(), (Events{"l1a passed", "l3 answered"}));
+  // A cut stream's usage never came: estimated when it goes, as UTF-8 bytes / 4 of the messages
+  // (`[{"content":"seen cut","role":"user"}]`, 38 bytes) and of what was streamed (4 bytes).
+  cut.stream.reset();
+  EXPECT_EQ(observer_->take(), (Events{"l3 usage 10+1"}));
   provider_->cut_stream = false;
 
   provider_->fail_with = Error(ErrorCode::kUpstream, "boom");

@@ -110,6 +110,7 @@ TEST(Clients, TellsKeysApartByNameAndFallsBackToTheDefaultLimits) {
   config::GatewayKey b;
   b.name = "team-b";
   b.digest = sha256("key-b");
+  b.admin = true;
   config.gateway_api_keys = {a, b};
   const Clients clients(config);
   ASSERT_NE(clients.identify("legacy-key"), nullptr);
@@ -125,6 +126,10 @@ TEST(Clients, TellsKeysApartByNameAndFallsBackToTheDefaultLimits) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(team_b->admit(Clock::now()));
   EXPECT_FALSE(team_b->admit(Clock::now()));  // the default
   EXPECT_EQ(clients.all().size(), 3u);
+  // The single key is the operator's; a named one only when marked.
+  EXPECT_TRUE(clients.identify("legacy-key")->admin());
+  EXPECT_FALSE(team_a->admin());
+  EXPECT_TRUE(team_b->admin());
 }
 
 TEST(Clients, WithoutKeysEveryoneIsAnonymous) {
