@@ -25,7 +25,7 @@ CMAKE_FLAGS = $(if $(filter 1,$(CUDA)),-DISARTOR_CUDA=ON) $(if $(filter 1,$(NATI
 # A finding fails the test that made it, with a stack trace.
 export ASAN_OPTIONS  ?= detect_leaks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
-export TSAN_OPTIONS  ?= halt_on_error=1:second_deadlock_stack=1
+export TSAN_OPTIONS  ?= halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
 
@@ -45,7 +45,13 @@ integration: build
 deploy-test: build
 	ISARTOR_BIN=$(CURDIR)/$(BUILD)/isartor $(PYTEST) tests/deploy -q
 
-test: unit integration deploy-test
+# `make test` also runs the unit tests under ASan + UBSan (build-asan/) and every fuzz target for
+# 30 s (build-fuzz/), so that CI sees memory errors, undefined behaviour and fuzzer findings.
+.PHONY: unit-asan
+unit-asan:
+	$(MAKE) unit SANITIZE=address,undefined
+
+test: unit integration deploy-test unit-asan fuzz-short
 
 # Release artefacts (README "Installing"): dist/isartor-<version>-linux-<arch>.tar.gz + .sha256,
 # dist/isartor_<version>_<debarch>.deb; install puts bin/isartor and share/isartor/ under

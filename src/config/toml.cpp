@@ -4,7 +4,9 @@
 #define TOML_HEADER_ONLY 1
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <toml++/toml.h>
 
 #include "config/config.h"
@@ -54,9 +56,70 @@ void flatten(const toml::table& table, const std::string& prefix, std::map<std::
   }
 }
 
+// The length of the run of `quote` at `i` (0 when there is none).
+std::size_t run_of(std::string_view text, std::size_t i, char quote) {
+  std::size_t n = 0;
+  while (i + n < text.size() && text[i + n] == quote) ++n;
+  return n;
+}
+
+// The 1-based line of the first non-ASCII byte outside a string or comment, or 0. TOML 1.0 allows
+// them nowhere else, and toml++ 3.3 (Debian 12) classifies some of them (U+00A1..U+0499 among
+// others) where whitespace may stand by reaching __builtin_unreachable(): undefined behaviour in
+// a release build (found by the config fuzzer). Such text is refused before toml++ sees it.
+std::size_t non_ascii_outside_strings(std::string_view text) {
+  enum class In { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
+  In in = In::kCode;
+  std::size_t line = 1;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      // A one-line string left open is toml++'s error to report; a comment ends here.
+      if (in == In::kComment || in == In::kBasic || in == In::kLiteral) in = In::kCode;
+      continue;
+    }
+    switch (in) {
+      case In::kCode:
+        if (static_cast<unsigned char>(c) >= 0x80) return line;
+        if (c == '#') {
+          in = In::kComment;
+        } else if (c == '"' || c == '\'') {
+          const bool multi = run_of(text, i, c) >= 3;
+          if (multi) i += 2;
+          in = c == '"' ? (multi ? In::kMultiBasic : In::kBasic) : (multi ? In::kMultiLiteral : In::kLiteral);
+        }
+        break;
+      case In::kComment: break;
+      case In::kBasic:
+      case In::kMultiBasic:
+        if (c == '\\') {
+          if (i + 1 < text.size() && text[i + 1] == '\n') ++line;
+          ++i;  // the escaped character
+        } else if (c == '"' && (in == In::kBasic || run_of(text, i, '"') >= 3)) {
+          // A multi-line string may end in up to two quotes of its own before its delimiter.
+          if (in == In::kMultiBasic) i += std::min<std::size_t>(run_of(text, i, '"'), 5) - 1;
+          in = In::kCode;
+        }
+        break;
+      case In::kLiteral:
+      case In::kMultiLiteral:
+        if (c == '\'' && (in == In::kLiteral || run_of(text, i, '\'') >= 3)) {
+          if (in == In::kMultiLiteral) i += std::min<std::size_t>(run_of(text, i, '\''), 5) - 1;
+          in = In::kCode;
+        }
+        break;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> parse_toml(const std::string& text) {
+  if (const std::size_t line = non_ascii_outside_strings(text)) {
+    detail::syntax_error(static_cast<int>(line), "a non-ASCII character outside a string or comment");
+  }
   toml::table root;
   try {
     root = toml::parse(text);

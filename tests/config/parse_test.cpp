@@ -90,6 +90,30 @@ TEST(ParseToml, ErrorsNameTheLine) {
   for (const auto& [bad, prefix] : cases) EXPECT_THAT(error_of(parse_toml, bad), testing::StartsWith(prefix)) << bad;
 }
 
+// TOML allows non-ASCII only in strings and comments; elsewhere toml++ 3.3 reached
+// __builtin_unreachable() for some of it (the config fuzzer's find: "exp = " then U+0490).
+TEST(ParseToml, NonAsciiOutsideStringsAndCommentsIsALineNumberedError) {
+  for (const char* bad : {"a = 1\nexp = \xd2\x90" "DER\n", "a = 1\n\xd0\xb8\xd0\xbc\xd1\x8f = 1\n",
+                          "a = \"x\" \xc2\xa1\n", "a = \"\"\"\nq\"\"\"\" \xd2\x90\n",
+                          "a = '''x''''' \xd2\x90\n"}) {
+    EXPECT_THAT(error_of(parse_toml, bad), testing::HasSubstr("a non-ASCII character outside a string or comment"))
+        << bad;
+  }
+  EXPECT_THAT(error_of(parse_toml, "a = 1\n\n\xd2\x90 = 2\n"), testing::StartsWith("line 3: "));
+  // Inside comments and every kind of string it is text: escapes, quotes ending a multi-line
+  // string, a '#' in a string.
+  const Map parsed = parse_toml(
+      "# \xd2\x90 comment \"\n"
+      "a = \"\xd2\x90 \\\" # \xd2\x90\"  # \xd2\x90\n"
+      "b = '\xd2\x90 \\'\n"
+      "c = \"\"\"\n\xd2\x90 \\\n  \"\" \xd2\x90\"\"\"\"\n"
+      "d = '''\xd2\x90 '' \xd2\x90'''\n");
+  EXPECT_EQ(parsed, (Map{{"ISARTOR__A", "\xd2\x90 \" # \xd2\x90"},
+                         {"ISARTOR__B", "\xd2\x90 \\"},
+                         {"ISARTOR__C", "\xd2\x90 \"\" \xd2\x90\""},
+                         {"ISARTOR__D", "\xd2\x90 '' \xd2\x90"}}));
+}
+
 TEST(ParseToml, ArraysBecomeTheJsonTheirVariableTakes) {
   const Map parsed = parse_toml(R"(external_llm_api_keys = ["sk-1", "sk-2"]
 motto = """two
