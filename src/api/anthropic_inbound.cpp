@@ -11,19 +11,8 @@
 namespace isartor::api {
 namespace {
 
-using detail::array_member;
-using detail::assistant_blocks;
-using detail::int_member;
-using detail::kAnthropicIdPrefix;
-using detail::kOpenAIIdPrefix;
-using detail::member;
-using detail::object_member;
-using detail::openai_assistant_message;
-using detail::openai_tool_call;
-using detail::random_suffix;
-using detail::string_member;
-using detail::swap_id_prefix;
-using detail::text_block;
+// The helpers both directions share (anthropic_common.h) and the JSON accessors (json_access.h).
+using namespace detail;
 
 // OpenAI usage -> Anthropic's, whose input_tokens excludes the prompt tokens read from its cache.
 Json anthropic_usage(const Json& usage) {
@@ -259,9 +248,6 @@ Result<void> apply_tool_choice(const Json& choice, Json& out) {
   return {};
 }
 
-using detail::FieldRule;
-using detail::JsonKind;
-
 // Optional top-level fields: their JSON type and, for numbers, the range Anthropic accepts.
 constexpr std::array<FieldRule, 9> kFieldRules{{
     {"model", JsonKind::kString},
@@ -290,7 +276,7 @@ Result<Json> anthropic_request_to_openai(const Json& body) {
     return invalid("max_tokens", "Input should be a valid integer");
   if (max_tokens->get<int64_t>() < 1)
     return invalid("max_tokens", "Input should be greater than or equal to 1");
-  RETURN_IF_ERROR(detail::check_fields(body, kFieldRules, detail::FieldDialect::kAnthropic));
+  RETURN_IF_ERROR(check_fields(body, kFieldRules, FieldDialect::kAnthropic));
 
   ASSIGN_OR_RETURN(auto messages, openai_messages(body));
   Json out = {{"messages", std::move(messages)}, {"max_tokens", *max_tokens}};
@@ -339,7 +325,7 @@ bool anthropic_needs_the_provider(const Json& body) {
 
 Json openai_response_to_anthropic(const Json& completion) {
   const Json& choices = array_member(completion, "choices");
-  const Json& choice = choices.empty() ? detail::empty_object() : choices[0];
+  const Json& choice = choices.empty() ? empty_object() : choices[0];
   Json content = assistant_blocks(object_member(choice, "message"));
   if (content.empty()) content.push_back(text_block(""));
   return Json{{"id", swap_id_prefix(member(completion, "id"), kOpenAIIdPrefix, kAnthropicIdPrefix)},

@@ -12,19 +12,8 @@
 namespace isartor::api {
 namespace {
 
-using detail::array_member;
-using detail::assistant_blocks;
-using detail::int_member;
-using detail::kAnthropicIdPrefix;
-using detail::kOpenAIIdPrefix;
-using detail::member;
-using detail::object_member;
-using detail::openai_assistant_message;
-using detail::openai_tool_call;
-using detail::random_suffix;
-using detail::string_member;
-using detail::swap_id_prefix;
-using detail::text_block;
+// The helpers both directions share (anthropic_common.h) and the JSON accessors (json_access.h).
+using namespace detail;
 
 // Anthropic's input_tokens excludes prompt tokens served from its cache; OpenAI's prompt_tokens
 // includes them and reports the cached share separately.
