@@ -12,7 +12,7 @@ BUILD_TYPE ?= $(if $(SANITIZE),RelWithDebInfo,Release)
 JOBS       ?= $(shell nproc)
 PYTEST     ?= python3 -m pytest
 
-.PHONY: all deps build run test unit integration bench clean
+.PHONY: all deps build run test unit integration bench soak clean
 
 all: build
 
@@ -95,6 +95,13 @@ bench: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 	ISARTOR_BUILD_DIR=$(BUILD) scripts/bench.sh $(BENCH_ARGS)
+
+# bench/soak.py (README "Soak test"): 10 minutes of mixed load by default (SOAK_ARGS="--minutes N").
+.PHONY: soak
+soak: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DISARTOR_BUILD_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS) --target isartor fake_upstream
+	python3 bench/soak.py --build-dir $(BUILD) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(BUILD)

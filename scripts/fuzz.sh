@@ -26,6 +26,7 @@ run_target() {
 }
 
 targets=("$build"/fuzz/fuzz_*)
+rm -f "$build"/logs/*.rc  # a target whose run dies before writing its own must not read an old one
 printf '[fuzz] %d targets, %s s each, %d at a time\n' "${#targets[@]}" "$seconds" "$jobs" >&2
 for bin in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done

@@ -300,6 +300,11 @@ Json anthropic_response_to_openai(const Json& message, std::string_view json_too
                                        object_member(block, "input")));
     }
   }
+  // The forced JSON tool's call is the answer, not a tool call: "stop" when Anthropic ended on it,
+  // and its own reason otherwise ("length" for an answer max_tokens cut off), as the stream says.
+  const std::string stop_reason = string_member(message, "stop_reason");
+  const bool json_done = json_answer && calls.empty() && stop_reason == "tool_use";
+  const std::string finish_reason = json_done ? std::string("stop") : openai_finish_reason(stop_reason);
   return Json{
       {"id", swap_id_prefix(member(message, "id"), kAnthropicIdPrefix, kOpenAIIdPrefix)},
       {"object", "chat.completion"},
@@ -310,9 +315,7 @@ Json anthropic_response_to_openai(const Json& message, std::string_view json_too
            {Json{{"index", 0},
                  {"message", openai_assistant_message(text, has_text, std::move(calls))},
                  {"logprobs", nullptr},
-                 {"finish_reason", json_answer && calls.empty()
-                                       ? std::string("stop")
-                                       : openai_finish_reason(string_member(message, "stop_reason"))}}})},
+                 {"finish_reason", finish_reason}}})},
       {"usage", openai_usage(object_member(message, "usage"))}};
 }
 

@@ -71,7 +71,9 @@ std::size_t non_ascii_outside_strings(std::string_view text) {
   enum class In { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
   In in = In::kCode;
   std::size_t line = 1;
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  // A UTF-8 byte order mark (Windows editors write one) is no character; toml++ skips it too.
+  const std::size_t start = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  for (std::size_t i = start; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '\n') {
       ++line;

@@ -126,7 +126,8 @@ asio::awaitable<Result<Answer>> Pipeline::handle(ChatRequest request) {
     if (i > 0 && !result.completion_json.empty()) (void)result.parse_completion();
     if (result.completion) {
       store_before(i, request, *result.completion);
-      report_usage(request, id, usage_or_estimate(request, *result.completion));
+      // A cache's answer costs what it cost when stored (no estimate from this request).
+      report_usage(request, id, is_cache(id) ? api::usage_of(*result.completion) : usage_or_estimate(request, *result.completion));
     } else if (!result.completion_json.empty()) {
       report_usage(request, id, api::usage_in_text(result.completion_json));
     } else if (result.stream && (i > 0 || observer_ || request.budget)) {

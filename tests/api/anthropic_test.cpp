@@ -802,6 +802,10 @@ TEST(AnthropicJsonMode, ASchemaBecomesTheForcedToolAndItsInputTheAnswer) {
   EXPECT_EQ(completion["choices"][0]["finish_reason"], "stop");
   // Without the tool name (a request that asked for no JSON) the same block is a tool call.
   EXPECT_EQ(anthropic_response_to_openai(message)["choices"][0]["finish_reason"], "tool_calls");
+  // A JSON answer max_tokens cut off says so, as the streamed one does (never "stop": it is cached).
+  Json cut = message;
+  cut["stop_reason"] = "max_tokens";
+  EXPECT_EQ(anthropic_response_to_openai(cut, "reply")["choices"][0]["finish_reason"], "length");
 }
 
 TEST(AnthropicJsonMode, JsonObjectAndOddNamesUseTheDefaultTool) {

@@ -100,6 +100,7 @@ TEST(ParseToml, NonAsciiOutsideStringsAndCommentsIsALineNumberedError) {
         << bad;
   }
   EXPECT_THAT(error_of(parse_toml, "a = 1\n\n\xd2\x90 = 2\n"), testing::StartsWith("line 3: "));
+  EXPECT_EQ(parse_toml("\xef\xbb\xbf" "a = 1\n"), (Map{{"ISARTOR__A", "1"}}));  // a byte order mark
   // Inside comments and every kind of string it is text: escapes, quotes ending a multi-line
   // string, a '#' in a string.
   const Map parsed = parse_toml(

@@ -239,7 +239,8 @@ def test_truncated_request_does_not_kill_server(gw_openai):
     b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
     b"POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     b"GET /healthz HTTP/1.1\r\n" + b"X-Long: " + b"a" * 100000 + b"\r\n\r\n",
-], ids=["garbage", "binary", "bad-version", "negative-length", "huge-length", "bad-chunk", "huge-header"])
+    b"GET /v1/models/" + b"a" * 100000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+], ids=["garbage", "binary", "bad-version", "negative-length", "huge-length", "bad-chunk", "huge-header", "huge-url"])
 def test_garbage_request_does_not_kill_server(gw_openai, payload):
     reply = raw_exchange(gw_openai, payload, close_write=True, timeout=5.0)
     if reply:
