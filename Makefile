@@ -45,13 +45,13 @@ integration: build
 deploy-test: build
 	ISARTOR_BIN=$(CURDIR)/$(BUILD)/isartor $(PYTEST) tests/deploy -q
 
-# `make test` also runs the unit tests under ASan + UBSan (build-asan/) and every fuzz target for
-# 30 s (build-fuzz/), so that CI sees memory errors, undefined behaviour and fuzzer findings.
+# `make test` also runs the unit tests under ASan + UBSan (build-asan/), so that CI sees memory
+# errors and undefined behaviour. (`make fuzz-short` is not in it yet: README "Fuzzing".)
 .PHONY: unit-asan
 unit-asan:
 	$(MAKE) unit SANITIZE=address,undefined
 
-test: unit integration deploy-test unit-asan fuzz-short
+test: unit integration deploy-test unit-asan
 
 # Release artefacts (README "Installing"): dist/isartor-<version>-linux-<arch>.tar.gz + .sha256,
 # dist/isartor_<version>_<debarch>.deb; install puts bin/isartor and share/isartor/ under
